@@ -1,0 +1,30 @@
+"""nbcov: code coverage for Jupyter notebook cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """`%load_ext nbcov`: start measuring every cell run from now on, and add the `%nbcov` magic."""
+    from nbcov.magics import load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """`%unload_ext nbcov`: save, stop measuring and take nbcov's hooks out of the shell."""
+    from nbcov.magics import unload
+
+    unload(shell)
+
+
+def coverage_init(reg: Any, options: dict[str, str]) -> None:
+    """`plugins = nbcov` in a coverage.py configuration: report notebook cells measured by nbcov."""
+    from nbcov.cov_plugin import NbcovPlugin
+
+    # A configurer, not a file tracer: coverage.py asks it for file reporters of the files the data
+    # file names it for, and it never slows measurement or gets disabled under `sysmon`.
+    reg.add_configurer(NbcovPlugin())

@@ -1,0 +1,179 @@
+"""Cell records: what nbcov knows about one executed cell, and where that knowledge is kept on disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+#: The folder, beside the data file, that holds one JSON record per measured cell version.
+STORE_DIRNAME = ".nbcov"
+RECORD_FORMAT = 1
+
+# Cell ids are [a-zA-Z0-9-_]{1,64} in nbformat 4.5, but frontends may send anything: keep names path-safe.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def digest(source: str) -> str:
+    """A short, stable fingerprint of a cell's source as typed.
+
+    It is part of the cell's name in the data file, so two runs of the same cell text merge on
+    `coverage combine` and an edited cell never mixes its old line numbers with its new ones.
+    """
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class CellRecord:
+    """One version of one cell: its text, where it sits in its notebook, and the code to analyse.
+
+    `source` is the cell as the user typed it; `code` is valid Python with the same line numbers
+    (IPython's transformed text, or a cell magic's body padded to its place in the cell), which
+    coverage.py's parser analyses.
+    """
+
+    source: str
+    code: str
+    notebook: str | None = None  # relative to the data file's folder when below it, else absolute
+    cell_index: int | None = None  # 1-based position among all cells of the notebook
+    cell_id: str | None = None
+    key: str | None = None  # what identifies the cell across edits: its id, or its position
+    execution_count: int | None = None
+    premeasured: bool = False  # ran before measurement began: its top-level lines were never measured
+
+    @property
+    def digest(self) -> str:
+        return digest(self.source)
+
+    def label(self) -> str:
+        """The name a person reads: `notebooks/analysis.ipynb · cell 4`, or `In [7]` without a notebook."""
+        count = f"In [{self.execution_count}]" if self.execution_count is not None else "In [ ]"
+        if self.notebook is None:
+            return count
+        if self.cell_index is not None:
+            return f"{self.notebook} · cell {self.cell_index}"
+        return f"{self.notebook} · {count}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["format"] = RECORD_FORMAT
+        data["digest"] = self.digest
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CellRecord:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+class CellStore:
+    """The `.nbcov/` folder beside a data file: one JSON file per measured cell version.
+
+    The path of that JSON file *is* the cell's name in coverage data. It is derived only from the
+    notebook's path relative to the data file, the cell's key and its source digest, so the same cell
+    gets the same name in every kernel, run, machine and Python version; and because the name is a
+    real file, coverage.py's `[paths]` remapping (which only maps to existing files) works for it.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(os.path.realpath(os.path.abspath(data_dir)))
+        self.root = self.data_dir / STORE_DIRNAME / "cells"
+
+    def notebook_ref(self, notebook: str | os.PathLike[str] | None) -> str | None:
+        """How a record names its notebook: relative to the data folder if below it, else absolute."""
+        if notebook is None:
+            return None
+        path = Path(os.path.realpath(os.path.abspath(notebook)))
+        try:
+            return path.relative_to(self.data_dir).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def path_for(self, record: CellRecord) -> Path:
+        """The record's file, which is also the cell's name in the data file."""
+        if record.notebook is None:
+            folder = self.root / "_ipython"
+        elif os.path.isabs(record.notebook):
+            outside = hashlib.sha256(record.notebook.encode()).hexdigest()[:8]
+            folder = self.root / "_outside" / f"{outside}-{_UNSAFE.sub('_', Path(record.notebook).name)}"
+        else:
+            folder = self.root.joinpath(*(_UNSAFE.sub("_", part) for part in record.notebook.split("/")))
+        stem = record.digest if record.key is None else f"{_UNSAFE.sub('_', record.key)}-{record.digest}"
+        return folder / f"{stem}.json"
+
+    def save(self, record: CellRecord) -> str:
+        """Write the record (atomically, so a reader never sees half a file) and return its name."""
+        path = self.path_for(record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_gitignore()
+        payload = json.dumps(record.to_json(), indent=1, sort_keys=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(payload)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return str(path)
+
+    def _write_gitignore(self) -> None:
+        # Like .pytest_cache: the folder ignores itself, so nobody commits it by accident.
+        ignore = self.data_dir / STORE_DIRNAME / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# Created by nbcov: cell sources of coverage data.\n*\n", encoding="utf-8")
+
+
+def is_cell_name(name: str) -> bool:
+    """Is this data-file name one of nbcov's cell records?"""
+    parts = Path(name).parts
+    return name.endswith(".json") and STORE_DIRNAME in parts and "cells" in parts
+
+
+def store_tail(name: str) -> str:
+    """The part of a cell name below `.nbcov/`, used to find a record whose data folder has moved."""
+    parts = Path(name).parts
+    where = len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)
+    return "/".join(parts[where + 1 :])
+
+
+def sibling_versions(name: str) -> tuple[str, str] | None:
+    """(folder, key prefix) shared by every version of the same keyed cell, or None without a key.
+
+    Used to drop older versions of an edited cell: they share the folder and key, not the digest.
+    """
+    path = Path(name)
+    stem = path.stem
+    if "-" not in stem:
+        return None
+    key = stem.rsplit("-", 1)[0]
+    return str(path.parent), key
+
+
+def load_record(name: str, search_dirs: list[Path] | None = None) -> CellRecord:
+    """Read the record named `name`, looking under `search_dirs` too when the data folder moved."""
+    candidates = [Path(name)]
+    if search_dirs:
+        tail = store_tail(name)
+        candidates += [d / STORE_DIRNAME / tail for d in search_dirs]
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            raise RecordError(f"The cell record {candidate} is unreadable ({exc}).") from exc
+        return CellRecord.from_json(data)
+    raise RecordError(
+        f"No source is stored for the notebook cell {name!r}: its record is missing. "
+        f"Keep the {STORE_DIRNAME}/ folder beside the data file (copy it along with the data when combining)."
+    )
+
+
+class RecordError(Exception):
+    """A cell record is missing or unreadable."""

@@ -1,0 +1,70 @@
+"""The `nbcov` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nbcov import __version__, report
+from nbcov.cells import RecordError
+from nbcov.data import DataFileError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except (DataFileError, RecordError) as exc:
+        print(f"nbcov: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nbcov", description="Code coverage for Jupyter notebook cells.")
+    parser.add_argument("--version", action="version", version=f"nbcov {__version__}")
+    sub = parser.add_subparsers(title="commands")
+
+    rep = sub.add_parser("report", help="report coverage of notebook cells and modules from a data file")
+    rep.add_argument("data_file_pos", nargs="?", metavar="DATA_FILE", help="the data file (default: .coverage)")
+    rep.add_argument("--data-file", help="the data file (default: coverage.py's setting, .coverage)")
+    rep.add_argument("--format", choices=["text", "json"], default="text")
+    rep.add_argument("-o", "--output", help="write the report to this file instead of standard output")
+    rep.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
+    rep.add_argument("--fail-under", type=float, help="exit 1 if total coverage is below this percentage")
+    rep.set_defaults(func=_report)
+    return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    data_file = args.data_file or args.data_file_pos or _configured_data_file(args.rcfile)
+    result = report.load_report(data_file, args.rcfile)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.format == "json":
+            report.write_json(result, out)
+        else:
+            report.write_text(result, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.fail_under is not None and result["totals"]["percent_covered"] < args.fail_under:
+        print(f"nbcov: total coverage {result['totals']['percent_covered_display']}% is under {args.fail_under}%", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _configured_data_file(rcfile: str | bool) -> str:
+    import coverage
+
+    return str(coverage.Coverage(config_file=rcfile).get_option("run:data_file"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The coverage.py plugin: reports nbcov's cell records as notebook cells, in any process."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from coverage import CoveragePlugin, FileReporter
+from coverage.misc import join_regex
+from coverage.parser import PythonParser
+from coverage.plugin import CodeRegion
+from coverage.types import TArc, TConfigurable, TLineNo, TSourceTokenLines
+
+from nbcov import parser as cellparser
+from nbcov.cells import STORE_DIRNAME, CellRecord, load_record
+
+
+class NbcovPlugin(CoveragePlugin):
+    """Gives coverage.py a file reporter for every file nbcov recorded as a cell.
+
+    It only reports: measuring is left to coverage.py's own core, so it adds no cost while code runs
+    and works under `sysmon`, where file-tracer plugins are disabled.
+    """
+
+    def __init__(self) -> None:
+        self.exclude: str | None = None
+        self.partial: str | None = None
+        self.search_dirs: list[Path] = []
+
+    def configure(self, config: TConfigurable) -> None:
+        # Read, never change: the user's exclusions apply to cells exactly as to .py files.
+        self.exclude = join_regex(list(config.get_option("report:exclude_lines") or []))
+        partial = list(config.get_option("report:partial_branches") or [])
+        partial += list(config.get_option("report:partial_branches_always") or [])
+        self.partial = join_regex(partial)
+        data_file = config.get_option("run:data_file")
+        dirs = [Path.cwd()]
+        if isinstance(data_file, str):
+            dirs.insert(0, Path(os.path.abspath(data_file)).parent)
+        self.search_dirs = dirs
+
+    def file_reporter(self, filename: str) -> FileReporter:
+        return CellFileReporter(filename, load_record(filename, self.search_dirs), self)
+
+    def sys_info(self) -> Iterable[tuple[str, Any]]:
+        from nbcov import __version__
+
+        return [("nbcov", __version__)]
+
+
+class CellFileReporter(FileReporter):
+    """One cell version: coverage.py's own Python analysis, run on the source nbcov kept."""
+
+    def __init__(self, filename: str, record: CellRecord, plugin: NbcovPlugin) -> None:
+        super().__init__(filename)
+        self.record = record
+        self.plugin = plugin
+
+    def __repr__(self) -> str:
+        return f"<CellFileReporter {self.record.label()!r}>"
+
+    def relative_filename(self) -> str:
+        return display_record(self.record, self.filename).label()
+
+    @cached_property
+    def parser(self) -> PythonParser:
+        return cellparser.make_parser(self.record.code, self.plugin.exclude)
+
+    @cached_property
+    def not_measured(self) -> set[TLineNo]:
+        """Lines that ran before measurement began (only for cells run before `%load_ext nbcov`)."""
+        if not self.record.premeasured:
+            return set()
+        return cellparser.run_at_definition(self.parser, self.record.code)
+
+    def lines(self) -> set[TLineNo]:
+        return self.parser.statements - self.not_measured
+
+    def excluded_lines(self) -> set[TLineNo]:
+        return self.parser.excluded | self.not_measured
+
+    def translate_lines(self, lines: Iterable[TLineNo]) -> set[TLineNo]:
+        return self.parser.translate_lines(lines)
+
+    def translate_arcs(self, arcs: Iterable[TArc]) -> set[TArc]:
+        return self.parser.translate_arcs(arcs)
+
+    def no_branch_lines(self) -> set[TLineNo]:
+        return self.parser.lines_matching(self.plugin.partial) if self.plugin.partial else set()
+
+    def arcs(self) -> set[TArc]:
+        if not self.not_measured:
+            return self.parser.arcs()
+        skipped = self.not_measured
+        return {(a, b) for a, b in self.parser.arcs() if abs(a) not in skipped}
+
+    def exit_counts(self) -> dict[TLineNo, int]:
+        counts = self.parser.exit_counts()
+        return {line: n for line, n in counts.items() if line not in self.not_measured}
+
+    def missing_arc_description(
+        self, start: TLineNo, end: TLineNo, executed_arcs: Iterable[TArc] | None = None
+    ) -> str:
+        return self.parser.missing_arc_description(start, end)
+
+    def arc_description(self, start: TLineNo, end: TLineNo) -> str:
+        return self.parser.arc_description(start, end)
+
+    def source(self) -> str:
+        return self.record.source
+
+    def source_token_lines(self) -> TSourceTokenLines:
+        return cellparser.token_lines(self.record.source, self.record.code)
+
+    def code_regions(self) -> Iterable[CodeRegion]:
+        from coverage.regions import code_regions
+
+        return code_regions(cellparser.analysable(self.record.code))
+
+    def code_region_kinds(self) -> Iterable[tuple[str, str]]:
+        return [("function", "functions"), ("class", "classes")]
+
+    def should_be_python(self) -> bool:
+        return True
+
+
+def display_record(record: CellRecord, name: str) -> CellRecord:
+    """The record with its notebook path as seen from the current folder, for people to read.
+
+    Records keep the path relative to their data file; a report made from another folder shows the
+    path from there (`notebooks/analysis.ipynb`), as coverage.py does for .py files.
+    """
+    if record.notebook is None or os.path.isabs(record.notebook):
+        return record
+    parts = Path(name).parts
+    if STORE_DIRNAME not in parts:
+        return record
+    data_dir = Path(*parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)])
+    full = Path(os.path.normpath(data_dir / record.notebook))
+    try:
+        shown = full.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return record
+    return dataclasses.replace(record, notebook=shown)

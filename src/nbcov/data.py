@@ -1,0 +1,144 @@
+"""Coverage data files: writing a kernel's data under stable cell names, and opening data files safely."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from coverage import CoverageData
+from coverage.exceptions import CoverageException, DataError
+from coverage.sqldata import SCHEMA_VERSION
+
+from nbcov.cells import STORE_DIRNAME, is_cell_name, sibling_versions
+
+#: The name coverage.py gives our plugin (`<module>.<class>`); data files record it for each cell.
+TRACER_NAME = "nbcov.NbcovPlugin"
+
+# Files mapped here are deleted right after the merge: `CoverageData.update` cannot skip files.
+_DROP_PREFIX = "/nbcov-dropped/"
+
+# The schema nbcov's file deletion was written against (coverage.py documents it as internal).
+_KNOWN_SCHEMA = 7
+
+
+class DataFileError(Exception):
+    """A data file is missing, corrupt, or cannot take the data offered to it."""
+
+
+def write_mapped(
+    measured: CoverageData,
+    target: str | os.PathLike[str],
+    names: Mapping[str, str],
+    drop: Iterable[str] = (),
+    latest: Iterable[str] = (),
+) -> None:
+    """Merge `measured` into the data file `target`, renaming cell files on the way.
+
+    `names` maps the kernel's cell file names to stable cell names; `drop` lists measured files to
+    leave out; `latest` lists the newest version of each keyed cell, so that older versions of the
+    same cell (in this session or left by an earlier one) are removed instead of inflating totals.
+
+    The merge is additive and happens inside SQLite transactions under a lock, so several kernels
+    may share one data file and a kernel killed mid-write leaves the previous state intact.
+    """
+    target = os.fspath(target)
+    dropped = set(drop)
+    mapped = CoverageData(no_disk=True)
+    mapped.update(measured, map_path=lambda p: _DROP_PREFIX + p if p in dropped else names.get(p, p))
+    cell_names = {n for n in names.values()}
+    if cell_names:
+        mapped.add_file_tracers({n: TRACER_NAME for n in cell_names})
+
+    with _locked(Path(target).parent / STORE_DIRNAME / "lock"):
+        out = CoverageData(basename=target)
+        try:
+            out.update(mapped, map_path=lambda p: p)
+        except DataError as exc:
+            raise DataFileError(f"Can't add this kernel's coverage to {target}: {exc}") from exc
+        finally:
+            out.close()
+        newest = {sibling_versions(n): n for n in latest}
+        newest.pop(None, None)
+        doomed = [
+            n
+            for n in _measured_paths(target)
+            if n.startswith(_DROP_PREFIX) or (is_cell_name(n) and newest.get(sibling_versions(n), n) != n)
+        ]
+        if doomed:
+            drop_files(target, doomed)
+
+
+def _measured_paths(path: str) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        return [row[0] for row in con.execute("select path from file")]
+
+
+def drop_files(path: str | os.PathLike[str], names: Iterable[str]) -> None:
+    """Delete files and all their data from a data file.
+
+    coverage.py has no API for this, so it is done in SQL against the schema coverage.py documents;
+    a schema nbcov does not know is refused rather than guessed at.
+    """
+    if SCHEMA_VERSION != _KNOWN_SCHEMA:
+        raise DataFileError(
+            f"nbcov {_KNOWN_SCHEMA=} does not know coverage.py's data schema {SCHEMA_VERSION}; "
+            "please upgrade nbcov."
+        )
+    names = list(names)
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as con, con:
+        ids = []
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            ids += [r[0] for r in con.execute(f"select id from file where path in ({marks})", chunk)]
+        for table in ("line_bits", "arc", "tracer"):
+            con.executemany(f"delete from {table} where file_id = ?", [(i,) for i in ids])
+        con.executemany("delete from file where id = ?", [(i,) for i in ids])
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """Serialize writers of one data file across processes (SQLite alone does not order our steps)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def check_data_file(path: str | os.PathLike[str]) -> CoverageData:
+    """Open an existing data file for reading, or raise a DataFileError a person can act on."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataFileError(
+            f"No coverage data file at {path}. Run some cells with `%load_ext nbcov` "
+            "(or `nbcov run`) first, or pass --data-file."
+        )
+    if os.path.isdir(path):
+        raise DataFileError(f"{path} is a folder, not a coverage data file.")
+    data = CoverageData(basename=path)
+    try:
+        data.read()
+        data.measured_files()
+    except (CoverageException, sqlite3.Error) as exc:
+        raise DataFileError(f"{path} is not a usable coverage data file: {exc}") from exc
+    return data
+
+
+def move_aside(path: str | os.PathLike[str], why: str) -> str:
+    """Rename an unusable data file out of the way (never delete a user's data) and say where."""
+    path = os.fspath(path)
+    # Not `<data file>.something`: `coverage combine` would try to read that as a data file.
+    aside = f"{path}-nbcov-{why}"
+    n = 1
+    while os.path.exists(aside):
+        n += 1
+        aside = f"{path}-nbcov-{why}{n}"
+    os.replace(path, aside)
+    return aside

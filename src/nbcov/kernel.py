@@ -1,0 +1,39 @@
+"""Kernels of the current Python environment, started without any installed kernel spec."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from jupyter_client.manager import KernelManager
+
+#: The kernel name meaning "ipykernel on the Python running nbcov".
+CURRENT_PYTHON = "nbcov-current-python"
+
+
+class CurrentPythonKernelSpecs(KernelSpecManager):
+    """Installed kernel specs, plus one for `sys.executable` that needs no installing.
+
+    CI machines and fresh virtualenvs often have no kernel spec, or a `python3` spec that points at
+    another interpreter; running notebooks in the interpreter that runs nbcov avoids both.
+    """
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        if kernel_name == CURRENT_PYTHON:
+            return KernelSpec(
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name=f"Python {sys.version.split()[0]} (nbcov)",
+                language="python",
+                resource_dir="",
+                metadata={"debugger": True},
+            )
+        try:
+            return super().get_kernel_spec(kernel_name)
+        except NoSuchKernel:
+            raise NoSuchKernel(kernel_name) from None
+
+
+def kernel_manager(kernel_name: str = CURRENT_PYTHON, **kwargs: Any) -> KernelManager:
+    """A KernelManager for `kernel_name` (default: the current Python) that nbclient can drive."""
+    return KernelManager(kernel_name=kernel_name, kernel_spec_manager=CurrentPythonKernelSpecs(), **kwargs)

@@ -1,0 +1,168 @@
+"""Reports of a data file: nbcov's JSON schema (cells by notebook and position) and the text table."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import coverage
+from coverage.exceptions import CoverageException
+from coverage.jsonreport import JsonReporter
+from coverage.report_core import get_analysis_to_report
+from coverage.results import format_lines
+
+from nbcov import __version__
+from nbcov.cells import RecordError
+from nbcov.cov_plugin import CellFileReporter, display_record
+from nbcov.data import DataFileError, check_data_file
+
+JSON_FORMAT = 1
+
+
+def open_coverage(data_file: str, config_file: str | bool = True) -> coverage.Coverage:
+    """A Coverage object for reporting `data_file`, with the nbcov plugin configured.
+
+    nbcov's own reports never need the user to configure the plugin; the user's configuration
+    (exclusions, precision, other plugins) still applies.
+    """
+    check_data_file(data_file)
+    cov = coverage.Coverage(data_file=data_file, config_file=config_file)
+    plugins = list(cov.get_option("run:plugins") or [])
+    if "nbcov" not in plugins:
+        cov.set_option("run:plugins", [*plugins, "nbcov"])
+    try:
+        cov.load()
+    except CoverageException as exc:
+        raise DataFileError(f"{data_file} is not a usable coverage data file: {exc}") from exc
+    return cov
+
+
+def build(cov: coverage.Coverage) -> dict[str, Any]:
+    """The nbcov JSON report: coverage.py's JSON, with cells moved to a `cells` list.
+
+    Each cell carries `notebook`, `cell_index`, `cell_id`, `execution_count` and its lines relative
+    to the cell; modules keep exactly the fields coverage.py's JSON report gives them. The per-file
+    entries are made by coverage.py's own JSON reporter, so every number is coverage.py's.
+    """
+    data = cov.get_data()
+    data.set_query_contexts(cov.config.report_contexts)
+    reporter = JsonReporter(cov)
+    cells: list[dict[str, Any]] = []
+    modules: dict[str, Any] = {}
+    try:
+        analysed = list(get_analysis_to_report(cov, None))
+    except KeyError as exc:
+        raise DataFileError(_unconfigured_plugin_message(str(exc))) from exc
+    except CoverageException as exc:
+        raise DataFileError(f"Can't report {cov.get_option('run:data_file')}: {exc}") from exc
+    for fr, analysis in analysed:
+        entry = reporter.report_one_file(data, analysis, fr)
+        if isinstance(fr, CellFileReporter):
+            cells.append(_cell_entry(fr, entry))
+        else:
+            modules[fr.relative_filename()] = entry
+    cells.sort(key=lambda c: (c["notebook"] or "", c["cell_index"] or 0, c["execution_count"] or 0))
+    totals = reporter.make_summary(reporter.total)
+    if data.has_arcs():
+        totals.update(reporter.make_branch_summary(reporter.total))
+    meta = {
+        "format": JSON_FORMAT,
+        "nbcov_version": __version__,
+        "coverage_version": coverage.__version__,
+        "branch_coverage": data.has_arcs(),
+        "data_file": os.path.abspath(str(cov.get_option("run:data_file"))),
+    }
+    return {"meta": meta, "cells": cells, "files": dict(sorted(modules.items())), "totals": totals}
+
+
+def _unconfigured_plugin_message(plugin: str) -> str:
+    return (
+        f"The data file names the coverage plugin {plugin}, which is not configured. "
+        "Add `plugins = nbcov` to the [run] section of your coverage configuration "
+        "(or report with `nbcov report`)."
+    )
+
+
+def _cell_entry(fr: CellFileReporter, entry: dict[str, Any]) -> dict[str, Any]:
+    record = display_record(fr.record, fr.filename)
+    cell = {
+        "name": record.label(),
+        "notebook": record.notebook,
+        "cell_index": record.cell_index,
+        "cell_id": record.cell_id,
+        "execution_count": record.execution_count,
+        "data_file_name": fr.filename,
+        "source": record.source,
+    }
+    cell.update(entry)
+    # coverage.py counts not-measured lines as excluded; nbcov's schema tells them apart.
+    cell["not_measured_lines"] = sorted(fr.not_measured)
+    cell["excluded_lines"] = [n for n in entry["excluded_lines"] if n not in fr.not_measured]
+    return cell
+
+
+def write_json(report: dict[str, Any], out: TextIO) -> None:
+    json.dump(report, out, indent=2)
+    out.write("\n")
+
+
+def write_text(report: dict[str, Any], out: TextIO, show_missing: bool = True) -> None:
+    """A table like `coverage report -m`, cells named by notebook and position, in notebook order."""
+    branch = bool(report["meta"].get("branch_coverage"))
+    rows: list[Sequence[str]] = []
+    for cell in report["cells"]:
+        rows.append(_row(cell["name"], cell, branch, show_missing))
+    for name, entry in report["files"].items():
+        rows.append(_row(_shown_path(name), entry, branch, show_missing))
+    header = ["Name", "Stmts", "Miss"] + (["Branch", "BrPart"] if branch else []) + ["Cover"]
+    if show_missing:
+        header.append("Missing")
+    totals = _row("TOTAL", {"summary": report["totals"]}, branch, False)
+    _table(out, header, rows, totals)
+
+
+def _shown_path(name: str) -> str:
+    """Module paths as coverage.py shows them: relative to the current folder when below it."""
+    here = os.getcwd() + os.sep
+    return name[len(here) :] if name.startswith(here) else name
+
+
+def _row(name: str, entry: dict[str, Any], branch: bool, show_missing: bool) -> list[str]:
+    s = entry["summary"]
+    row = [name, str(s["num_statements"]), str(s["missing_lines"])]
+    if branch:
+        row += [str(s.get("num_branches", 0)), str(s.get("num_partial_branches", 0))]
+    row.append(s["percent_covered_display"] + "%")
+    if show_missing:
+        statements = set(entry.get("executed_lines", [])) | set(entry.get("missing_lines", []))
+        arcs = [tuple(a) for a in entry.get("missing_branches", [])]
+        row.append(format_lines(statements, entry.get("missing_lines", []), arcs=arcs) if entry.get("missing_lines") or arcs else "")
+    return row
+
+
+def _table(out: TextIO, header: list[str], rows: list[Sequence[str]], totals: list[str]) -> None:
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in [header, *rows, totals]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        if len(cells) == len(header) and header[-1] == "Missing":
+            parts[-1] = cells[-1]  # the Missing column reads left to right
+        if len(header) > len(cells):
+            parts += [""] * (len(header) - len(cells))
+        return "   ".join(parts).rstrip()
+
+    rule = "-" * len(line(header))
+    out.write(line(header) + "\n" + rule + "\n")
+    for r in rows:
+        out.write(line(r) + "\n")
+    out.write(rule + "\n" + line(totals) + "\n")
+
+
+def load_report(data_file: str, config_file: str | bool = True) -> dict[str, Any]:
+    """Open `data_file` and build its nbcov report; errors are DataFileError or RecordError."""
+    return build(open_coverage(data_file, config_file))
+
+
+__all__ = ["DataFileError", "RecordError", "build", "load_report", "open_coverage", "write_json", "write_text"]

@@ -1,0 +1,396 @@
+"""Measuring a live IPython shell: coverage.py runs in the kernel, nbcov names and saves what it measured."""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import linecache
+import os
+import signal
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import coverage
+
+from nbcov import compiler, data
+from nbcov.cells import CellRecord, CellStore
+from nbcov.notebook import NotebookIndex, session_notebook
+
+# Names IPython's %%time gives the body it compiles; coverage.py never traces names starting with "<".
+_TIMED_BODY_NAMES = ("<timed exec>", "<timed eval>")
+
+_NBCOV_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclasses.dataclass
+class _Compiled:
+    """A file name the kernel compiled code under, and the cell (version) it belongs to."""
+
+    record: CellRecord
+    offset: int  # lines between the top of the cell as typed and line 1 of this code
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        return (self.record.notebook, self.record.key, self.record.digest, self.offset)
+
+
+@dataclasses.dataclass
+class _Running:
+    """One `run_cell` in progress (cell magics such as %%capture nest them)."""
+
+    raw: str
+    cell_id: str | None
+    count: int | None
+    record: CellRecord | None = None
+    offset: int = 0
+
+
+def magic_header_lines(raw: str) -> int | None:
+    """How many lines precede a cell magic's body (blank lines, then `%%name`), or None."""
+    for i, line in enumerate(raw.splitlines()):
+        if line.startswith("%%"):
+            return i + 1
+        if line.strip():
+            return None
+    return None
+
+
+class Session:
+    """Measures the cells of one IPython shell and keeps the data file up to date after every cell.
+
+    coverage.py measures the kernel's cell files like any other file (its fastest path, under every
+    core, with no plugin in the loop); after each top-level cell the measured data is merged into the
+    data file with each cell renamed to its stable record name, so a kernel that dies loses at most
+    the cell that was running.
+    """
+
+    def __init__(self, shell: Any, **options: Any) -> None:
+        self.shell = shell
+        self.options = options
+        self.cov: coverage.Coverage | None = None
+        self.target = ""
+        self.store: CellStore | None = None
+        self.cell_dir = ""
+        self._files: dict[str, _Compiled] = {}
+        self._latest: dict[tuple[str | None, str], str] = {}
+        self._stack: list[_Running] = []
+        self._saved_records: dict[str, dict[str, Any]] = {}
+        self._index: NotebookIndex | None = None
+        self._notebook_path: Path | None = None
+        self._uninstall_compiler: Any = None
+        self._old_sigterm: Any = None
+        self.last_error: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start coverage.py in this process with the user's configuration, and hook the shell."""
+        if self.cov is not None:
+            return
+        cov = coverage.Coverage(
+            data_file=None,  # measured data stays in memory; nbcov writes the data file itself
+            config_file=self.options.get("config_file", True),
+            branch=self.options.get("branch"),
+        )
+        configured_data_file = self.options.get("data_file") or cov.get_option("run:data_file")
+        self.target = os.path.abspath(str(configured_data_file))
+        if cov.get_option("run:parallel"):
+            self.target = f"{self.target}.{_parallel_suffix()}"
+        self.store = CellStore(os.path.dirname(self.target))
+
+        self.cell_dir = self._find_cell_dir()
+        self._include_cells(cov)
+        # nbcov's own hooks run around every cell; they are not the user's code.
+        cov.set_option("run:omit", [*(cov.get_option("run:omit") or []), os.path.join(_NBCOV_DIR, "*")])
+        # Flushing after every cell would repeat these on each cell.
+        quiet = ["module-not-imported", "no-data-collected", "module-not-measured"]
+        cov.set_option("run:disable_warnings", [*(cov.get_option("run:disable_warnings") or []), *quiet])
+
+        self._prepare_target(bool(cov.get_option("run:branch")))
+        self._notebook_path = session_notebook(self.shell.user_ns)
+        self._index = NotebookIndex(self._notebook_path) if self._notebook_path else None
+
+        self._uninstall_compiler = compiler.install(self.shell, self)
+        self.shell.events.register("pre_run_cell", self._pre_run_cell)
+        self.shell.events.register("post_run_cell", self._post_run_cell)
+        atexit.register(self._at_exit)
+        self._install_sigterm()
+        self.cov = cov
+        cov.start()
+
+    def stop(self) -> None:
+        """Stop measuring and save; the shell is left as it was before `start`."""
+        if self.cov is None:
+            return
+        self.save()
+        self.cov.stop()
+        for name, hook in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
+            try:
+                self.shell.events.unregister(name, hook)
+            except ValueError:
+                pass
+        if self._uninstall_compiler:
+            self._uninstall_compiler()
+        atexit.unregister(self._at_exit)
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+        self.cov = None
+
+    @property
+    def core(self) -> str:
+        """The coverage.py core that measures: ctrace, pytrace or sysmon."""
+        if self.cov is None:
+            return "stopped"
+        return str(dict(self.cov.sys_info()).get("core", "?"))
+
+    def _find_cell_dir(self) -> str:
+        """The folder the shell's cell file names live in (ipykernel: $TMPDIR/ipykernel_<pid>)."""
+        proposed = self.shell.compile.get_code_name("", "", 0)
+        if _traceable(proposed) and "IPYKERNEL_CELL_NAME" not in os.environ:
+            folder = os.path.dirname(os.path.abspath(proposed))
+        else:
+            folder = os.path.join(tempfile.gettempdir(), f"nbcov_cells_{os.getpid()}")
+        # coverage.py only accepts existing folders in `source`; cells are never written here.
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        return os.path.realpath(folder)
+
+    def _include_cells(self, cov: coverage.Coverage) -> None:
+        """Make sure the user's `source`/`include` settings do not filter the cells out."""
+        source = cov.get_option("run:source")
+        include = cov.get_option("run:include")
+        if source:
+            cov.set_option("run:source", [*source, self.cell_dir])
+        elif include:
+            cov.set_option("run:include", [*include, os.path.join(self.cell_dir, "*")])
+
+    def _prepare_target(self, branch: bool) -> None:
+        """Keep an existing data file to add to, unless it cannot take this session's data."""
+        if not os.path.exists(self.target):
+            return
+        try:
+            existing = data.check_data_file(self.target)
+        except data.DataFileError as exc:
+            aside = data.move_aside(self.target, "corrupt")
+            self._warn(f"{exc} It was moved to {aside}; measuring into a new file.")
+            return
+        if existing.measured_files() and existing.has_arcs() != branch:
+            kind = "branch" if existing.has_arcs() else "line"
+            aside = data.move_aside(self.target, f"{kind}-data")
+            self._warn(f"{self.target} held {kind} coverage; it was moved to {aside}.")
+
+    # -- naming cells (called by the compiler hooks) ------------------------------------------------
+
+    def code_name(self, name: str, raw: str, transformed: str) -> str:
+        """Decide the file name a cell (or a %%capture-style body) is compiled under."""
+        if not self._stack:
+            return name
+        frame = self._stack[-1]
+        if frame.record is not None and frame.offset:
+            record = frame.record
+            self._body_code(record, frame.offset, transformed)
+        else:
+            record = self._new_record(frame.raw, transformed, frame.cell_id, frame.count)
+            frame.record = record
+        return self._claim(name, _Compiled(record, frame.offset))
+
+    def compiling(self, filename: str, source: Any) -> tuple[str, int]:
+        """Shift magic bodies to their line in the cell, and give %%time's body a traceable name."""
+        entry = self._files.get(filename)
+        if entry is not None:
+            if entry.offset:
+                _show_in_tracebacks(filename, entry.record.source)
+            return filename, entry.offset
+        if filename in _TIMED_BODY_NAMES and self._stack:
+            frame = self._stack[-1]
+            header = magic_header_lines(frame.raw)
+            if frame.record is not None and header is not None:
+                offset = frame.offset + header
+                body = "\n".join(frame.raw.splitlines()[header:])
+                self._body_code(frame.record, offset, self.shell.transform_cell(body))
+                base = os.path.join(self.cell_dir, f"{frame.record.digest}-body{offset}.py")
+                name = self._claim(base, _Compiled(frame.record, offset))
+                _show_in_tracebacks(name, frame.record.source)
+                return name, offset
+        return filename, 0
+
+    def _claim(self, proposed: str, entry: _Compiled) -> str:
+        """Bind a traceable file name to one cell version; identical cells get distinct names."""
+        if not _traceable(proposed) or "IPYKERNEL_CELL_NAME" in os.environ:
+            proposed = os.path.join(self.cell_dir, f"{entry.record.digest}.py")
+        stem, ext = os.path.splitext(proposed)
+        name, n = proposed, 0
+        while name in self._files and self._files[name].identity != entry.identity:
+            n += 1
+            name = f"{stem}-{n}{ext}"
+        self._files[os.path.realpath(name)] = entry
+        self._files[name] = entry
+        if entry.record.key is not None:
+            self._latest[(entry.record.notebook, entry.record.key)] = entry.record.digest
+        return name
+
+    def _new_record(self, raw: str, code: str, cell_id: str | None, count: int | None) -> CellRecord:
+        assert self.store is not None
+        located = self._index.locate(raw, cell_id) if self._index else None
+        record = CellRecord(
+            source=raw,
+            code=code,
+            notebook=self.store.notebook_ref(self._notebook_path),
+            cell_index=located.index if located else None,
+            cell_id=(located.cell_id if located else None) or cell_id,
+            execution_count=count,
+        )
+        if located is not None:
+            record.key = located.cell_id or f"pos{located.index}"
+        return record
+
+    @staticmethod
+    def _body_code(record: CellRecord, offset: int, transformed_body: str) -> None:
+        """A cell magic ran its body as Python: analyse that body, at its place in the cell."""
+        previous = len(record.code) - len(record.code.lstrip("\n"))
+        if offset >= previous:
+            record.code = "\n" * offset + transformed_body
+
+    # -- running cells ----------------------------------------------------------------------------
+
+    def _pre_run_cell(self, info: Any) -> None:
+        raw = getattr(info, "raw_cell", "") or ""
+        if self._stack:
+            parent = self._stack[-1]
+            header = magic_header_lines(parent.raw)
+            body = "\n".join(parent.raw.splitlines()[header:]) if header else None
+            if body is not None and body.rstrip() == raw.rstrip() and parent.record is not None:
+                self._stack.append(_Running(raw, None, None, parent.record, parent.offset + header))
+                return
+        count = getattr(self.shell, "execution_count", None)
+        self._stack.append(_Running(raw, getattr(info, "cell_id", None), count))
+
+    def _post_run_cell(self, result: Any) -> None:
+        if self._stack:
+            self._stack.pop()
+        if not self._stack:
+            self.save()
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Merge everything measured so far into the data file. Errors are reported, never raised."""
+        if self.cov is None or self.store is None:
+            return
+        try:
+            self._save()
+        except Exception as exc:  # a failing save must not break the user's cell
+            self.last_error = f"nbcov could not save coverage data to {self.target}: {exc}"
+            self._warn(self.last_error)
+        else:
+            self.last_error = None
+
+    def _save(self) -> None:
+        assert self.cov is not None and self.store is not None
+        measured = self.cov.get_data()
+        names: dict[str, str] = {}
+        drop: list[str] = []
+        for path in measured.measured_files():
+            entry = self._files.get(path) or self._adopt(path)
+            if entry is not None:
+                name = self.store.path_for(entry.record)
+                names[path] = str(name)
+                self._save_record(entry.record)
+            elif os.path.dirname(path) == self.cell_dir:
+                drop.append(path)  # e.g. a cell ipykernel's debugger dumped there
+        latest = [
+            str(self.store.path_for(entry.record))
+            for entry in self._files.values()
+            if entry.record.key is not None
+            and self._latest.get((entry.record.notebook, entry.record.key)) == entry.record.digest
+        ]
+        data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
+
+    def _save_record(self, record: CellRecord) -> None:
+        assert self.store is not None
+        name = str(self.store.path_for(record))
+        content = record.to_json()
+        if self._saved_records.get(name) != content:
+            self.store.save(record)
+            self._saved_records[name] = content
+
+    def _adopt(self, path: str) -> _Compiled | None:
+        """A cell compiled before measurement started, whose code ran later (e.g. a function it defined)."""
+        if os.path.dirname(path) != self.cell_dir:
+            return None
+        filename_map = getattr(self.shell.compile, "_filename_map", {})
+        for name, count in list(filename_map.items()):
+            if os.path.realpath(name) != path:
+                continue
+            raw_history = self.shell.history_manager.input_hist_raw
+            raw = raw_history[count] if isinstance(count, int) and 0 < count < len(raw_history) else None
+            lines = linecache.cache.get(name)
+            code = "".join(lines[2]) if lines else None
+            if raw is None or code is None:
+                return None
+            record = self._new_record(raw, code, None, count)
+            record.premeasured = True
+            self._claim(name, _Compiled(record, 0))
+            return self._files[path]
+        return None
+
+    def _at_exit(self) -> None:
+        if self.cov is not None:
+            self.cov.stop()
+            self.save()
+
+    def _install_sigterm(self) -> None:
+        """Save on SIGTERM (jupyter_client's second shutdown step) before dying as asked."""
+        if sys.platform == "win32":
+            return
+        try:
+            self._old_sigterm = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:  # not the main thread: nothing to hook
+            self._old_sigterm = None
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._at_exit()
+        old = self._old_sigterm
+        if callable(old):
+            old(signum, frame)
+        else:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    @staticmethod
+    def _warn(message: str) -> None:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        print(f"nbcov: {message}", file=sys.stderr)
+
+    def status(self) -> dict[str, Any]:
+        """What `%nbcov status` shows."""
+        cells = {id(e.record): e.record for e in self._files.values()}
+        return {
+            "measuring": self.cov is not None,
+            "core": self.core,
+            "data_file": self.target,
+            "notebook": str(self._notebook_path) if self._notebook_path else None,
+            "cells": len(cells),
+            "branch": bool(self.cov.get_option("run:branch")) if self.cov else None,
+            "last_error": self.last_error,
+        }
+
+
+def _traceable(name: str) -> bool:
+    return bool(name) and not name.startswith("<")
+
+
+def _show_in_tracebacks(name: str, cell_source: str) -> None:
+    """Shifted code reports cell lines; let tracebacks show those same lines of the cell."""
+    lines = [line + "\n" for line in cell_source.splitlines()]
+    linecache.cache[name] = (len(cell_source), None, lines, name)
+
+
+def _parallel_suffix() -> str:
+    import random
+    import socket
+
+    return f"{socket.gethostname()}.{os.getpid()}.X{random.randint(0, 999999):06d}x"
