@@ -9,8 +9,8 @@ from typing import Any, Callable, Protocol
 class CompileHooks(Protocol):
     """What the measuring session decides when IPython names or compiles code."""
 
-    def code_name(self, name: str, raw: str, transformed: str) -> str:
-        """The file name to compile a cell under (IPython proposed `name`)."""
+    def code_name(self, name: str, raw: str, transformed: str, number: int) -> str:
+        """The file name to compile a cell under (IPython proposed `name`; `number` is In [N])."""
 
     def compiling(self, filename: str, source: Any) -> tuple[str, int]:
         """(file name to use, lines to shift the code down by) for one `compile` call."""
@@ -33,7 +33,7 @@ def install(shell: Any, hooks: CompileHooks) -> Callable[[], None]:
 
         def get_code_name(self, raw_code: str, transformed_code: str, number: int) -> str:
             name = super().get_code_name(raw_code, transformed_code, number)
-            return self._nbcov_hooks.code_name(name, raw_code, transformed_code)
+            return self._nbcov_hooks.code_name(name, raw_code, transformed_code, number)
 
         def __call__(self, source: Any, filename: str, symbol: str, *args: Any, **kwargs: Any) -> Any:
             filename, offset = self._nbcov_hooks.compiling(filename, source)

@@ -43,9 +43,21 @@ class _Running:
 
     raw: str
     cell_id: str | None
-    count: int | None
     record: CellRecord | None = None
     offset: int = 0
+    # Texts run as Python for this frame, with their offsets: the cell itself, and %%time bodies.
+    texts: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.texts.append((self.raw, self.offset))
+
+
+def magic_body(text: str) -> tuple[str, int] | None:
+    """(body, lines before it) of a cell that starts with a cell magic, else None."""
+    header = magic_header_lines(text)
+    if header is None:
+        return None
+    return "\n".join(text.splitlines()[header:]), header
 
 
 def magic_header_lines(raw: str) -> int | None:
@@ -183,7 +195,7 @@ class Session:
 
     # -- naming cells (called by the compiler hooks) ------------------------------------------------
 
-    def code_name(self, name: str, raw: str, transformed: str) -> str:
+    def code_name(self, name: str, raw: str, transformed: str, number: int) -> str:
         """Decide the file name a cell (or a %%capture-style body) is compiled under."""
         if not self._stack:
             return name
@@ -192,7 +204,7 @@ class Session:
             record = frame.record
             self._body_code(record, frame.offset, transformed)
         else:
-            record = self._new_record(frame.raw, transformed, frame.cell_id, frame.count)
+            record = self._new_record(frame.raw, transformed, frame.cell_id, number)
             frame.record = record
         return self._claim(name, _Compiled(record, frame.offset))
 
@@ -209,6 +221,7 @@ class Session:
             if frame.record is not None and header is not None:
                 offset = frame.offset + header
                 body = "\n".join(frame.raw.splitlines()[header:])
+                frame.texts.append((body, offset))
                 self._body_code(frame.record, offset, self.shell.transform_cell(body))
                 base = os.path.join(self.cell_dir, f"{frame.record.digest}-body{offset}.py")
                 name = self._claim(base, _Compiled(frame.record, offset))
@@ -257,15 +270,14 @@ class Session:
 
     def _pre_run_cell(self, info: Any) -> None:
         raw = getattr(info, "raw_cell", "") or ""
-        if self._stack:
+        if self._stack and self._stack[-1].record is not None:
             parent = self._stack[-1]
-            header = magic_header_lines(parent.raw)
-            body = "\n".join(parent.raw.splitlines()[header:]) if header else None
-            if body is not None and body.rstrip() == raw.rstrip() and parent.record is not None:
-                self._stack.append(_Running(raw, None, None, parent.record, parent.offset + header))
-                return
-        count = getattr(self.shell, "execution_count", None)
-        self._stack.append(_Running(raw, getattr(info, "cell_id", None), count))
+            for text, offset in reversed(parent.texts):
+                found = magic_body(text)
+                if found is not None and found[0].rstrip() == raw.rstrip():
+                    self._stack.append(_Running(raw, None, parent.record, offset + found[1]))
+                    return
+        self._stack.append(_Running(raw, getattr(info, "cell_id", None)))
 
     def _post_run_cell(self, result: Any) -> None:
         if self._stack:

@@ -1,0 +1,48 @@
+# nbcov's two commands: `make demo` and `make test`. Both set themselves up from nothing.
+
+# The interpreters: pyenv's (as on CI), else whatever python3.X is on PATH.
+find_python = $(firstword $(wildcard /root/.pyenv/versions/$(1).*/bin/python$(1)) $(shell command -v python$(1) 2>/dev/null))
+PY311 := $(call find_python,3.11)
+PY312 := $(call find_python,3.12)
+PY313 := $(call find_python,3.13)
+
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-3.11 test-3.12 test-3.13 bench clean
+
+# .venv is the main environment (Python 3.12); .venv-3.11 and .venv-3.13 exist for the test matrix.
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PY312)" || { echo "Python 3.12 not found (looked in /root/.pyenv/versions and PATH)"; exit 2; }
+	$(PY312) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	touch $@
+
+.venv-%/.installed: pyproject.toml
+	@test -n "$(call find_python,$*)" || { echo "Python $* not found (looked in /root/.pyenv/versions and PATH)"; exit 2; }
+	$(call find_python,$*) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+	.venv-$*/bin/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python notebooks/demo.py
+
+test: test-3.12 test-3.11 test-3.13
+
+test-3.12: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-3.11: .venv-3.11/.installed
+	.venv-3.11/bin/python -m pytest $(PYTEST_ARGS)
+
+test-3.13: .venv-3.13/.installed
+	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed .venv-3.13/.installed
+	$(VENV)/bin/python bench/run.py
+	.venv-3.13/bin/python bench/run.py
+
+clean:
+	rm -rf .venv .venv-3.11 .venv-3.13 reports test-artifacts .coverage .nbcov

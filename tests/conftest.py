@@ -1,0 +1,96 @@
+"""Shared fixtures: real kernels (nbclient + ipykernel) and real reports in fresh processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from nbcov.kernel import kernel_manager
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+NBCOV = [sys.executable, "-m", "nbcov.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernels inherit the environment: start every test without session or coverage settings."""
+    for name in ("JPY_SESSION_NAME", "NBCOV_NOTEBOOK", "COVERAGE_CORE", "COVERAGE_RCFILE", "COVERAGE_PROCESS_START"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_notebook(path: Path, cells: list[str | tuple[str, str]], ids: bool = True) -> Path:
+    """Write a notebook: strings are code cells, ("md", text) pairs are markdown cells."""
+    nb_cells = []
+    for i, cell in enumerate(cells):
+        if isinstance(cell, tuple):
+            nb_cells.append(new_markdown_cell(cell[1]))
+        else:
+            nb_cells.append(new_code_cell(cell))
+        nb_cells[-1]["id"] = f"cell-{i + 1}"
+    nb = new_notebook(cells=nb_cells)
+    if not ids:
+        nb.nbformat_minor = 4
+        for c in nb.cells:
+            c.pop("id", None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def execute_notebook(path: Path, *, allow_errors: bool = False, timeout: int = 120) -> Any:
+    """Run a notebook headless, in its own folder, the way nbclient users do (no cell ids sent).
+
+    The kernel is told its notebook through JPY_SESSION_NAME, as jupyter_server tells it.
+    """
+    nb = nbformat.read(str(path), as_version=4)
+    os.environ["JPY_SESSION_NAME"] = str(path)
+    try:
+        client = NotebookClient(
+            nb,
+            km=kernel_manager(),
+            timeout=timeout,
+            allow_errors=allow_errors,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        client.execute()
+    finally:
+        del os.environ["JPY_SESSION_NAME"]
+    return nb
+
+
+def nbcov_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the `nbcov` command in a fresh process."""
+    result = subprocess.run([*NBCOV, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"nbcov {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def report_json(cwd: Path, *args: str) -> dict[str, Any]:
+    """`nbcov report --format json` in a fresh process, after the kernel is gone."""
+    return json.loads(nbcov_cli("report", "--format", "json", *args, cwd=cwd).stdout)
+
+
+def cells_by_index(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    cells = {c["cell_index"]: c for c in report["cells"]}
+    assert len(cells) == len(report["cells"]), [c["name"] for c in report["cells"]]
+    return cells
+
+
+def coverage_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "coverage", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"coverage {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result

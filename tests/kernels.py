@@ -1,0 +1,53 @@
+"""A live kernel driven message by message, as JupyterLab drives it (cell ids in the metadata)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from nbcov.kernel import kernel_manager
+
+
+class LiveKernel:
+    """One ipykernel process; `run()` sends an execute_request with JupyterLab's `cellId` metadata."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.km = kernel_manager()
+        self.km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def run(self, code: str, cell_id: str | None = None, timeout: float = 60) -> dict[str, Any]:
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                   "allow_stdin": False, "stop_on_error": True}
+        metadata = {"cellId": cell_id} if cell_id else {}
+        msg = self.kc.session.msg("execute_request", content, metadata=metadata)
+        self.kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
+        outputs: list[dict[str, Any]] = []
+        while True:
+            try:
+                reply = self.kc.get_iopub_msg(timeout=timeout)
+            except Empty:
+                raise TimeoutError(f"no answer to {code!r}") from None
+            if reply["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = reply["msg_type"]
+            if kind == "status" and reply["content"]["execution_state"] == "idle":
+                break
+            if kind in ("stream", "execute_result", "error", "display_data"):
+                outputs.append({"type": kind, **reply["content"]})
+        shell_reply = self.kc.get_shell_msg(timeout=timeout)
+        return {"status": shell_reply["content"]["status"], "outputs": outputs,
+                "text": "".join(o.get("text", "") for o in outputs if o["type"] == "stream")}
+
+    def shutdown(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+
+    def kill(self) -> None:
+        self.kc.stop_channels()
+        self.km.kill_kernel()
