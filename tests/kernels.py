@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -45,9 +46,15 @@ class LiveKernel:
                 "text": "".join(o.get("text", "") for o in outputs if o["type"] == "stream")}
 
     def shutdown(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=False)
+        """A polite shutdown, as the frontend's "Shut Down Kernel" (idempotent)."""
+        if self.km.has_kernel:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=False)
 
     def kill(self) -> None:
+        """SIGKILL: no atexit handlers, no signal handlers run in the kernel."""
         self.kc.stop_channels()
-        self.km.kill_kernel()
+        process = self.km.provisioner.process
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=20)
+        self.km.shutdown_kernel(now=True)

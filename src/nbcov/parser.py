@@ -79,3 +79,53 @@ def token_lines(source: str, code: str) -> TSourceTokenLines:
         else:
             out.append([("txt", line)])
     return out
+
+
+def module_arcs(code: str, arcs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Arcs recorded for a cell, as they would be had the cell run as one module.
+
+    IPython compiles and runs every top-level statement of a cell as a code object of its own, so
+    the tracer records each statement as entered from and left to the module's exit (-1): an `if`
+    at the top of a cell seems to jump to the exit, never to the next statement. Rewriting those
+    exits to the next statement (when it was entered) and dropping the extra entries gives exactly
+    the arcs coverage.py records for a .py file, so branch reports of cells read as for modules.
+    """
+    starts, owner = _top_level_layout(code)
+    if len(starts) < 2:
+        return set(arcs)
+    entered = {b for a, b in arcs if a == -1}
+    fixed: set[tuple[int, int]] = set()
+    for a, b in arcs:
+        node = owner.get(a)
+        if b == -1 and node is not None and node + 1 < len(starts) and starts[node + 1] in entered:
+            fixed.add((a, starts[node + 1]))
+            if a != 1:  # line 1 may also close a lambda or comprehension that starts there
+                continue
+        elif a == -1 and b in starts[1:]:
+            continue
+        fixed.add((a, b))
+    return fixed
+
+
+def _top_level_layout(code: str) -> tuple[list[int], dict[int, int]]:
+    """First line of each top-level statement, and which statement owns each module-level line.
+
+    Lines inside function and class bodies belong to other code objects and are left out.
+    """
+    try:
+        tree = ast.parse(analysable(code))
+    except SyntaxError:
+        return [], {}
+    starts: list[int] = []
+    owner: dict[int, int] = {}
+    for i, node in enumerate(tree.body):
+        decorators = getattr(node, "decorator_list", [])
+        start = min([node.lineno, *(d.lineno for d in decorators)])
+        starts.append(start)
+        for line in range(start, (node.end_lineno or node.lineno) + 1):
+            owner[line] = i
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for line in range(node.body[0].lineno, (node.body[-1].end_lineno or node.lineno) + 1):
+                owner.pop(line, None)
+    return starts, owner

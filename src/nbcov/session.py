@@ -18,6 +18,7 @@ import coverage
 from nbcov import compiler, data
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
+from nbcov.parser import module_arcs
 
 # Names IPython's %%time gives the body it compiles; coverage.py never traces names starting with "<".
 _TIMED_BODY_NAMES = ("<timed exec>", "<timed eval>")
@@ -128,10 +129,12 @@ class Session:
         self._uninstall_compiler = compiler.install(self.shell, self)
         self.shell.events.register("pre_run_cell", self._pre_run_cell)
         self.shell.events.register("post_run_cell", self._post_run_cell)
-        atexit.register(self._at_exit)
-        self._install_sigterm()
         self.cov = cov
         cov.start()
+        # After cov.start(): atexit runs handlers last-in first-out, and coverage.py's own handler
+        # closes the in-memory data this one still has to save.
+        atexit.register(self._at_exit)
+        self._install_sigterm()
 
     def stop(self) -> None:
         """Stop measuring and save; the shell is left as it was before `start`."""
@@ -318,7 +321,15 @@ class Session:
             if entry.record.key is not None
             and self._latest.get((entry.record.notebook, entry.record.key)) == entry.record.digest
         ]
-        data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
+        codes = {str(self.store.path_for(e.record)): e.record.code for e in self._files.values()}
+        data.write_mapped(
+            measured,
+            self.target,
+            names,
+            drop=drop,
+            latest=latest,
+            fix_arcs=lambda name, arcs: module_arcs(codes[name], arcs),
+        )
 
     def _save_record(self, record: CellRecord) -> None:
         assert self.store is not None
