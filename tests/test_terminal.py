@@ -1,0 +1,34 @@
+"""Terminal IPython: cells named <ipython-input-…> are measured too, and shown as In [N]."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import report_json
+
+SESSION = """\
+%load_ext nbcov
+def f(x):
+    if x:
+        return 1
+    return 2
+
+f(1)
+%time y = f(0)
+exit
+"""
+
+
+def test_terminal_ipython_cells_are_measured_and_named_by_prompt(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--HistoryManager.hist_file=:memory:"],
+        input=SESSION, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    cells = {c["name"]: c for c in report_json(tmp_path)["cells"]}
+    assert cells["In [2]"]["executed_lines"] == [1, 2, 3, 4]
+    assert cells["In [2]"]["notebook"] is None
+    assert "In [3]" in cells and "In [4]" in cells
+    assert not any("ipython-input" in c["data_file_name"] for c in cells.values())
