@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/python notebooks/demo.py
+	$(VENV)/bin/python scripts/demo.py
 
 test: test-3.12 test-3.11 test-3.13
 

@@ -130,3 +130,41 @@ def test_the_data_file_goes_where_coverage_would_put_it(tmp_path: Path, ids: boo
     assert not (tmp_path / ".coverage").exists()
     cells = cells_by_index(report_json(tmp_path))
     assert cells[2]["executed_lines"] == [1]
+
+
+def test_cells_named_alike_by_ipykernel_cell_name_are_told_apart(tmp_path: Path, monkeypatch) -> None:
+    # IPYKERNEL_CELL_NAME gives every cell the same (untraceable) name; nbcov names them itself.
+    monkeypatch.setenv("IPYKERNEL_CELL_NAME", "<IPY-INPUT>")
+    nb = make_notebook(tmp_path / "nb.ipynb", ["%load_ext nbcov", CLASSIFY, "classify(0)"])
+    execute_notebook(nb)
+    cells = cells_by_index(report_json(tmp_path))
+    assert cells[2]["executed_lines"] == [1, 2, 4, 6] and cells[2]["missing_lines"] == [3, 5]
+    assert cells[3]["executed_lines"] == [1]
+
+
+def test_the_nbcov_magic_saves_stops_and_reports(tmp_path: Path) -> None:
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            "%load_ext nbcov",
+            "%load_ext nbcov",  # loading twice is harmless
+            "x = 1",
+            "%nbcov save",
+            "%nbcov status",
+            "%nbcov report",
+            "%nbcov stop",
+            "y = 2  # not measured: measurement stopped",
+            "%nbcov bogus",
+        ],
+    )
+    executed = execute_notebook(nb)
+
+    def text(index: int) -> str:
+        return "".join(o.get("text", "") for o in executed.cells[index - 1].outputs)
+
+    assert "saved to" in text(4) and str(tmp_path / ".coverage") in text(4)
+    assert "measuring: True" in text(5) and "nb.ipynb" in text(5)
+    assert "nb.ipynb · cell 3" in text(6) and "TOTAL" in text(6)
+    assert "stopped" in text(7)
+    assert "Unknown %nbcov command 'bogus'" in text(9)
+    assert 8 not in cells_by_index(report_json(tmp_path))

@@ -157,8 +157,8 @@ def check_data_file(path: str | os.PathLike[str]) -> CoverageData:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataFileError(
-            f"No coverage data file at {path}. Run some cells with `%load_ext nbcov` "
-            "(or `nbcov run`) first, or pass --data-file."
+            f"No coverage data file at {path}. Run some cells after `%load_ext nbcov` first, "
+            "or name the data file with --data-file."
         )
     if os.path.isdir(path):
         raise DataFileError(f"{path} is a folder, not a coverage data file.")
