@@ -87,7 +87,9 @@ class CellFileReporter(FileReporter):
         return self.parser.translate_lines(lines)
 
     def translate_arcs(self, arcs: Iterable[TArc]) -> set[TArc]:
-        return self.parser.translate_arcs(arcs)
+        # The data holds arcs as IPython ran the cell (one code object per top-level statement);
+        # coverage.py's analysis expects the cell as one module.
+        return self.parser.translate_arcs(cellparser.module_arcs(self.record.code, set(arcs)))
 
     def no_branch_lines(self) -> set[TLineNo]:
         return self.parser.lines_matching(self.plugin.partial) if self.plugin.partial else set()

@@ -6,15 +6,12 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from coverage import CoverageData
 from coverage.exceptions import CoverageException, DataError
 from coverage.sqldata import SCHEMA_VERSION
-from coverage.types import TArc
 
 from nbcov.cells import STORE_DIRNAME, is_cell_name, sibling_versions
 
@@ -38,28 +35,26 @@ def write_mapped(
     names: Mapping[str, str],
     drop: Iterable[str] = (),
     latest: Iterable[str] = (),
-    fix_arcs: Callable[[str, set[TArc]], set[TArc]] | None = None,
 ) -> None:
     """Merge `measured` into the data file `target`, renaming cell files on the way.
 
     `names` maps the kernel's cell file names to stable cell names (several files may map to one
-    cell: a cell magic's body joins its cell); `fix_arcs(name, arcs)` adjusts a cell's arcs; `drop`
-    lists measured files to leave out; `latest` lists the newest version of each keyed cell, so that
-    older versions of the same cell (in this session or left by an earlier one) are removed instead
-    of inflating totals.
+    cell: a cell magic's body joins its cell); `drop` lists measured files to leave out; `latest`
+    lists the newest version of each keyed cell, so that older versions of the same cell (in this
+    session or left by an earlier one) are removed instead of inflating totals.
 
     The merge is additive and happens inside SQLite transactions under a lock, so several kernels
     may share one data file and a kernel killed mid-write leaves the previous state intact.
     """
     target = os.fspath(target)
-    left_out = set(drop) | set(names)
+    dropped = set(drop)
+    # Renamed in memory first: the cells' file tracer is recorded there, so that merging into a
+    # file that already has them never sees two tracers for one file.
     mapped = CoverageData(no_disk=True)
-    # Modules are copied as they are; cells are left out here and copied below, renamed.
-    mapped.update(measured, map_path=lambda p: _DROP_PREFIX + p if p in left_out else p)
-    _copy_cells(measured, mapped, names, fix_arcs)
+    mapped.update(measured, map_path=lambda p: _DROP_PREFIX + p if p in dropped else names.get(p, p))
     cell_names = set(names.values())
     if cell_names:
-        mapped.add_file_tracers({n: TRACER_NAME for n in cell_names if n in mapped.measured_files()})
+        mapped.add_file_tracers({n: TRACER_NAME for n in cell_names})
 
     with _locked(Path(target).parent / STORE_DIRNAME / "lock"):
         out = CoverageData(basename=target)
@@ -80,36 +75,6 @@ def write_mapped(
         ]
         if doomed:
             drop_files(target, doomed)
-
-
-def _copy_cells(
-    measured: CoverageData,
-    mapped: CoverageData,
-    names: Mapping[str, str],
-    fix_arcs: Callable[[str, set[TArc]], set[TArc]] | None,
-) -> None:
-    """Copy cell data context by context, merging the files of one cell and fixing its arcs."""
-    if not names:
-        return
-    contexts = sorted(measured.measured_contexts()) or [""]
-    try:
-        for context in contexts:
-            measured.set_query_contexts([f"^{re.escape(context)}$"])
-            mapped.set_context(context or None)
-            if measured.has_arcs():
-                arcs: dict[str, set[TArc]] = defaultdict(set)
-                for path, name in names.items():
-                    arcs[name].update(measured.arcs(path) or ())
-                fixed = {n: fix_arcs(n, a) if fix_arcs else a for n, a in arcs.items() if a}
-                mapped.add_arcs({n: list(a) for n, a in fixed.items()})
-            else:
-                lines: dict[str, set[int]] = defaultdict(set)
-                for path, name in names.items():
-                    lines[name].update(measured.lines(path) or ())
-                mapped.add_lines({n: list(ls) for n, ls in lines.items() if ls})
-    finally:
-        measured.set_query_contexts(None)
-        mapped.set_context(None)
 
 
 def _measured_paths(path: str) -> list[str]:

@@ -18,7 +18,6 @@ import coverage
 from nbcov import compiler, data
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
-from nbcov.parser import module_arcs
 
 # Names IPython's %%time gives the body it compiles; coverage.py never traces names starting with "<".
 _TIMED_BODY_NAMES = ("<timed exec>", "<timed eval>")
@@ -321,15 +320,7 @@ class Session:
             if entry.record.key is not None
             and self._latest.get((entry.record.notebook, entry.record.key)) == entry.record.digest
         ]
-        codes = {str(self.store.path_for(e.record)): e.record.code for e in self._files.values()}
-        data.write_mapped(
-            measured,
-            self.target,
-            names,
-            drop=drop,
-            latest=latest,
-            fix_arcs=lambda name, arcs: module_arcs(codes[name], arcs),
-        )
+        data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
 
     def _save_record(self, record: CellRecord) -> None:
         assert self.store is not None
