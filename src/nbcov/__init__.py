@@ -7,6 +7,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 
+def autoconfig(**options: Any) -> Any:
+    """Set nbcov up in the running notebook in one call: magics, assert rewriting, coverage.
+
+    `nbcov.autoconfig(coverage=True, branch=None, source=None, contexts=True, show="code",
+    addopts=("-q", "--color=yes"), clean="[Tt]est*", raise_on_error=False, rewrite_asserts=True)`;
+    see `nbcov.options.Options` and the README. Calling it again only updates the options.
+    """
+    from nbcov.magics import autoconfig as _autoconfig
+
+    return _autoconfig(**options)
+
+
 def load_ipython_extension(shell: Any) -> None:
     """`%load_ext nbcov`: start measuring every cell run from now on, and add the `%nbcov` magic."""
     from nbcov.magics import load

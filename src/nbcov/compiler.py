@@ -12,8 +12,8 @@ class CompileHooks(Protocol):
     def code_name(self, name: str, raw: str, transformed: str, number: int) -> str:
         """The file name to compile a cell under (IPython proposed `name`; `number` is In [N])."""
 
-    def compiling(self, filename: str, source: Any) -> tuple[str, int]:
-        """(file name to use, lines to shift the code down by) for one `compile` call."""
+    def compiling(self, filename: str, source: Any) -> tuple[str, Any]:
+        """(file name to use, source to compile) for one `compile` call."""
 
 
 def install(shell: Any, hooks: CompileHooks) -> Callable[[], None]:
@@ -36,9 +36,7 @@ def install(shell: Any, hooks: CompileHooks) -> Callable[[], None]:
             return self._nbcov_hooks.code_name(name, raw_code, transformed_code, number)
 
         def __call__(self, source: Any, filename: str, symbol: str, *args: Any, **kwargs: Any) -> Any:
-            filename, offset = self._nbcov_hooks.compiling(filename, source)
-            if offset:
-                source = shift_lines(source, offset)
+            filename, source = self._nbcov_hooks.compiling(filename, source)
             return super().__call__(source, filename, symbol, *args, **kwargs)
 
     NbcovCompiler.__name__ = NbcovCompiler.__qualname__ = f"Nbcov{original_class.__name__}"
@@ -51,11 +49,23 @@ def install(shell: Any, hooks: CompileHooks) -> Callable[[], None]:
     return uninstall
 
 
-def shift_lines(source: Any, offset: int) -> Any:
-    """Move code down by `offset` lines, so a magic's body reports the lines the user sees."""
+def shift_lines(source: Any, offset: int, shifted: dict[int, ast.AST]) -> Any:
+    """Move code down by `offset` lines, so a magic's body reports the lines the user sees.
+
+    AST transformers (pytest's assertion rewriting among them) share nodes between statements,
+    and IPython compiles a cell statement by statement: `shifted` remembers the nodes already moved
+    (keeping them alive, so their ids stay theirs) so that no node moves twice.
+    """
     if isinstance(source, str):
         return "\n" * offset + source
-    if isinstance(source, ast.AST):
-        # Each node is compiled exactly once by IPython, so shifting in place cannot double-shift.
-        return ast.increment_lineno(source, offset)
+    if not isinstance(source, ast.AST):
+        return source
+    for node in ast.walk(source):
+        if id(node) in shifted:
+            continue
+        shifted[id(node)] = node
+        if "lineno" in node._attributes and getattr(node, "lineno", None) is not None:
+            node.lineno += offset  # type: ignore[attr-defined]
+            if getattr(node, "end_lineno", None) is not None:
+                node.end_lineno += offset  # type: ignore[attr-defined]
     return source

@@ -1,75 +1,271 @@
-"""The IPython side: `%load_ext nbcov` and the `%nbcov` line magic."""
+"""The IPython side: `%load_ext nbcov`, `nbcov.autoconfig`, and the `%nbcov` / `%%covtest` magics."""
 
 from __future__ import annotations
 
-import io
+import argparse
 import shlex
 from typing import Any
 
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import display
 
+from nbcov.covtest import AssertRewriter, TestRun, clean, run_tests
+from nbcov.options import Options
 from nbcov.session import Session
 
-_SESSION_ATTR = "_nbcov_session"
+_STATE_ATTR = "_nbcov_state"
+
+
+class _State:
+    """nbcov's state in one shell: its options and its measuring session (if any)."""
+
+    def __init__(self) -> None:
+        self.options = Options()
+        self.session: Session | None = None
+        self.rewriter: AssertRewriter | None = None
+
+
+def _state(shell: Any) -> _State:
+    state = getattr(shell, _STATE_ATTR, None)
+    if state is None:
+        state = _State()
+        setattr(shell, _STATE_ATTR, state)
+        shell.register_magics(NbcovMagics)
+    return state
 
 
 def current_session(shell: Any) -> Session | None:
-    return getattr(shell, _SESSION_ATTR, None)
+    state = getattr(shell, _STATE_ATTR, None)
+    return state.session if state else None
 
 
-def load(shell: Any, **options: Any) -> Session:
-    """Start measuring in `shell` (once: loading again keeps the running session)."""
-    session = current_session(shell)
-    if session is None:
-        session = Session(shell, **options)
-        setattr(shell, _SESSION_ATTR, session)
-        shell.register_magics(NbcovMagics)
-    session.start()
-    return session
+def autoconfig(shell: Any = None, **options: Any) -> Options:
+    """Set nbcov up in the running IPython in one call (calling it again just updates options).
+
+    Registers `%nbcov` and `%%covtest`, turns on pytest's assertion rewriting for cells, and starts
+    coverage with the user's coverage configuration plus the keyword overrides (see `Options`).
+    """
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None:
+            raise RuntimeError("nbcov.autoconfig() needs a running IPython (a notebook or the ipython shell)")
+    state = _state(shell)
+    state.options.update(**options)
+    opts = state.options
+    _set_rewriter(shell, state, opts.rewrite_asserts)
+
+    if opts.coverage is False:
+        if state.session is not None:
+            state.session.stop()
+            state.session = None
+        return opts
+    if state.session is None:
+        state.session = Session(shell, branch=opts.branch, source=opts.source)
+        state.session.start()
+    elif opts.branch is not None and opts.branch != state.session.status()["branch"]:
+        print("nbcov: measurement is already running; `branch` applies after a kernel restart.")
+    if opts.coverage == "tests":
+        state.session.pause()
+    else:
+        state.session.resume()
+    return opts
+
+
+def _set_rewriter(shell: Any, state: _State, enabled: bool) -> None:
+    if enabled and state.rewriter is None:
+        state.rewriter = AssertRewriter()
+        shell.ast_transformers.append(state.rewriter)
+    elif not enabled and state.rewriter is not None:
+        shell.ast_transformers.remove(state.rewriter)
+        state.rewriter = None
 
 
 def unload(shell: Any) -> None:
-    session = current_session(shell)
-    if session is not None:
-        session.stop()
-        delattr(shell, _SESSION_ATTR)
+    state = getattr(shell, _STATE_ATTR, None)
+    if state is None:
+        return
+    if state.session is not None:
+        state.session.stop()
+    _set_rewriter(shell, state, False)
+    delattr(shell, _STATE_ATTR)
 
 
 @magics_class
 class NbcovMagics(Magics):
-    """`%nbcov [report|save|status|stop]`."""
+    """`%nbcov [report|html|who|status|save|reset|stop]` and `%%covtest [pytest args]`."""
+
+    @property
+    def state(self) -> _State:
+        return _state(self.shell)
+
+    @cell_magic
+    def covtest(self, line: str, cell: str) -> None:
+        """Run the cell, then the pytest tests it (and earlier cells) define, under coverage."""
+        state = self.state
+        opts, session = state.options, state.session
+        if opts.clean:
+            clean(self.shell.user_ns, opts.clean)
+        tests_only = session is not None and opts.coverage == "tests"
+        if tests_only:
+            session.resume()
+        try:
+            result = self.shell.run_cell(cell)
+            if not result.success:
+                return
+            run = run_tests(self.shell, session, opts, line)
+        finally:
+            if tests_only:
+                session.pause()
+            elif session is not None:
+                session.save()
+        if session is not None and opts.show != "none":
+            display(self._test_report(session, run, opts.show == "all"))
+        if opts.raise_on_error and not run.ok:
+            raise RuntimeError(f"{len(run.failed)} of {len(run.test_ids)} tests failed: {', '.join(run.failed)}")
+
+    def _test_report(self, session: Session, run: TestRun, show_all: bool) -> Any:
+        from nbcov import inline, report
+
+        cov = report.open_coverage(session.target)
+        data = cov.get_data()
+        ran = set(run.test_ids)
+        contexts = {name: data.contexts_by_lineno(name) for name in data.measured_files()}
+        touched = [n for n, by_line in contexts.items() if any(ran.intersection(c) for c in by_line.values())]
+        if not show_all:
+            # The cell that defines the tests is not the code under test.
+            touched = [n for n in touched if n != session.running_cell_name()]
+        results = report.analyse(cov, touched)
+        passed = len(run.test_ids) - len(run.failed)
+        heading = f"nbcov · {passed} of {len(run.test_ids)} tests passed · measured by {session.core}"
+        return inline.InlineReport.from_results(results, contexts, heading, color=_is_terminal(self.shell))
 
     @line_magic
     def nbcov(self, line: str = "") -> Any:
-        """Coverage of this session: `%nbcov` or `%nbcov report`, `save`, `status`, `stop`."""
-        args = shlex.split(line)
-        command = args[0] if args else "report"
-        session = current_session(self.shell)
-        if session is None:
-            print("nbcov is not loaded: run `%load_ext nbcov` first.")
+        """Coverage of this session. `%nbcov help` lists the commands."""
+        try:
+            args = _PARSER.parse_args(shlex.split(line) or ["report"])
+        except _UsageError as exc:
+            print(f"%nbcov: {exc}\n{_PARSER.format_usage()}")
             return None
-        handler = getattr(self, f"_cmd_{command}", None)
-        if handler is None:
-            print(f"Unknown %nbcov command {command!r}; use report, save, status or stop.")
+        session = self.state.session
+        if session is None and args.command != "help":
+            print("nbcov is not measuring: run `%load_ext nbcov` or `nbcov.autoconfig()` first.")
             return None
-        return handler(session, args[1:])
+        return getattr(self, f"_cmd_{args.command}")(session, args)
 
-    def _cmd_save(self, session: Session, args: list[str]) -> None:
+    def _cmd_help(self, session: Session | None, args: argparse.Namespace) -> None:
+        print(_PARSER.format_help())
+
+    def _cmd_save(self, session: Session, args: argparse.Namespace) -> None:
         session.save()
-        print(f"nbcov: saved to {session.target}" if not session.last_error else session.last_error)
+        print(session.last_error or f"nbcov: saved to {session.target}")
 
-    def _cmd_stop(self, session: Session, args: list[str]) -> None:
+    def _cmd_stop(self, session: Session, args: argparse.Namespace) -> None:
         session.stop()
-        print(f"nbcov: stopped; data in {session.target}")
+        self.state.session = None
+        print(f"nbcov: stopped; the data is in {session.target}")
 
-    def _cmd_status(self, session: Session, args: list[str]) -> None:
+    def _cmd_reset(self, session: Session, args: argparse.Namespace) -> None:
+        session.erase()
+        print("nbcov: measured data erased; measuring goes on")
+
+    def _cmd_status(self, session: Session, args: argparse.Namespace) -> None:
         for key, value in session.status().items():
             print(f"{key:>10}: {value}")
 
-    def _cmd_report(self, session: Session, args: list[str]) -> None:
-        from nbcov import report
+    def _cmd_report(self, session: Session, args: argparse.Namespace) -> Any:
+        from nbcov import inline, report
 
         session.save()
-        out = io.StringIO()
-        report.write_text(report.load_report(session.target), out)
-        print(out.getvalue(), end="")
+        cov = report.open_coverage(session.target)
+        data = cov.get_data()
+        contexts = {n: data.contexts_by_lineno(n) for n in data.measured_files()} if data.measured_contexts() - {""} else {}
+        heading = f"nbcov · {session.target} · measured by {session.core}"
+        return inline.InlineReport.from_results(report.analyse(cov), contexts, heading, color=_is_terminal(self.shell))
+
+    def _cmd_html(self, session: Session, args: argparse.Namespace) -> None:
+        from nbcov import html, report
+
+        session.save()
+        index = html.write_html(report.open_coverage(session.target), args.directory, show_contexts=True)
+        print(f"nbcov: HTML report written to {index}")
+
+    def _cmd_who(self, session: Session, args: argparse.Namespace) -> None:
+        from nbcov import query, report
+
+        session.save()
+        cov = report.open_coverage(session.target)
+        try:
+            print(answer_who(cov, args.location, args.test, args.redundant))
+        except query.QueryError as exc:
+            print(f"%nbcov who: {exc}")
+
+
+def answer_who(cov: Any, location: str | None, test: str | None, redundant: bool) -> str:
+    """The text answer to a who-tests-what question (shared by `%nbcov who` and `nbcov who`)."""
+    from nbcov import query
+
+    if redundant:
+        found = query.redundant_tests(cov)
+        return "\n".join(found) if found else "No redundant tests: each test ran a line no other test ran."
+    if test is not None:
+        ran = query.lines_for_test(cov, test)
+        return "\n".join(f"{label}: {_ranges(lines)}" for label, lines in ran.items()) or f"{test} ran no measured line."
+    if location is not None:
+        place, line, tests = query.tests_for_line(cov, location)
+        if not tests:
+            return f"No test ran {place.label} line {line}."
+        return "\n".join(tests)
+    names = query.tests(cov)
+    return "\n".join(names) if names else "No tests were recorded in this data (run tests with %%covtest)."
+
+
+def _ranges(lines: list[int]) -> str:
+    from coverage.results import format_lines
+
+    return format_lines(lines, lines)
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # never exit the kernel
+        raise _UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise _UsageError(message or "")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="%nbcov", add_help=False, description="Coverage of this IPython session.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub.add_parser("report", help="show coverage of the session inline (the default)")
+    html = sub.add_parser("html", help="write the HTML report")
+    html.add_argument("directory", nargs="?", default="htmlcov")
+    who = sub.add_parser("who", help="which tests ran a line, what a test ran, redundant tests")
+    who.add_argument("location", nargs="?", help="NOTEBOOK:CELL:LINE or MODULE:LINE")
+    who.add_argument("--test", help="list the lines this test ran")
+    who.add_argument("--redundant", action="store_true", help="tests that ran no line the others did not")
+    sub.add_parser("status", help="what is measured, by which core, into which data file")
+    sub.add_parser("save", help="save the data now (nbcov also saves after every cell)")
+    sub.add_parser("reset", help="erase what was measured so far and go on measuring")
+    sub.add_parser("stop", help="save and stop measuring")
+    sub.add_parser("help", help="this help")
+    return parser
+
+
+_PARSER = _parser()
+
+
+def _is_terminal(shell: Any) -> bool:
+    return type(shell).__name__ == "TerminalInteractiveShell"
+
+
+def load(shell: Any) -> None:
+    """`%load_ext nbcov`: the same as `nbcov.autoconfig()` with its defaults."""
+    autoconfig(shell)
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -11,7 +12,8 @@ import coverage
 from coverage.exceptions import CoverageException
 from coverage.jsonreport import JsonReporter
 from coverage.report_core import get_analysis_to_report
-from coverage.results import format_lines
+from coverage.plugin import FileReporter
+from coverage.results import Analysis, format_lines
 
 from nbcov import __version__
 from nbcov.cells import RecordError
@@ -39,42 +41,75 @@ def open_coverage(data_file: str, config_file: str | bool = True) -> coverage.Co
     return cov
 
 
-def build(cov: coverage.Coverage) -> dict[str, Any]:
-    """The nbcov JSON report: coverage.py's JSON, with cells moved to a `cells` list.
+@dataclasses.dataclass
+class FileResult:
+    """One measured file, cell or module: its reporter, coverage.py's analysis, its JSON entry."""
 
-    Each cell carries `notebook`, `cell_index`, `cell_id`, `execution_count` and its lines relative
-    to the cell; modules keep exactly the fields coverage.py's JSON report gives them. The per-file
-    entries are made by coverage.py's own JSON reporter, so every number is coverage.py's.
+    reporter: FileReporter
+    analysis: Analysis
+    entry: dict[str, Any]
+
+    @property
+    def is_cell(self) -> bool:
+        return isinstance(self.reporter, CellFileReporter)
+
+    @property
+    def name(self) -> str:
+        """The file's name in the data file."""
+        return self.reporter.filename
+
+
+@dataclasses.dataclass
+class Results:
+    files: list[FileResult]
+    totals: dict[str, Any]
+    branch: bool
+
+
+def analyse(cov: coverage.Coverage, morfs: Sequence[str] | None = None) -> Results:
+    """coverage.py's analysis of every measured file (or of `morfs`), with coverage.py's JSON entries.
+
+    The one place nbcov's reports get their numbers from, so every number is coverage.py's.
     """
     data = cov.get_data()
     data.set_query_contexts(cov.config.report_contexts)
     reporter = JsonReporter(cov)
-    cells: list[dict[str, Any]] = []
-    modules: dict[str, Any] = {}
     try:
-        analysed = list(get_analysis_to_report(cov, None))
+        analysed = list(get_analysis_to_report(cov, list(morfs) if morfs is not None else None))
     except KeyError as exc:
         raise DataFileError(_unconfigured_plugin_message(str(exc))) from exc
     except CoverageException as exc:
         raise DataFileError(f"Can't report {cov.get_option('run:data_file')}: {exc}") from exc
-    for fr, analysis in analysed:
-        entry = reporter.report_one_file(data, analysis, fr)
-        if isinstance(fr, CellFileReporter):
-            cells.append(_cell_entry(fr, entry))
-        else:
-            modules[fr.relative_filename()] = entry
-    cells.sort(key=lambda c: (c["notebook"] or "", c["cell_index"] or 0, c["execution_count"] or 0))
+    files = [FileResult(fr, analysis, reporter.report_one_file(data, analysis, fr)) for fr, analysis in analysed]
     totals = reporter.make_summary(reporter.total)
     if data.has_arcs():
         totals.update(reporter.make_branch_summary(reporter.total))
+    return Results(files, totals, data.has_arcs())
+
+
+def build(cov: coverage.Coverage, morfs: Sequence[str] | None = None) -> dict[str, Any]:
+    """The nbcov JSON report: coverage.py's JSON, with cells moved to a `cells` list.
+
+    Each cell carries `notebook`, `cell_index`, `cell_id`, `execution_count` and its lines relative
+    to the cell; modules keep exactly the fields coverage.py's JSON report gives them.
+    """
+    results = analyse(cov, morfs)
+    cells: list[dict[str, Any]] = []
+    modules: dict[str, Any] = {}
+    for result in results.files:
+        if result.is_cell:
+            cells.append(_cell_entry(result.reporter, result.entry))
+        else:
+            modules[result.reporter.relative_filename()] = result.entry
+    cells.sort(key=lambda c: (c["notebook"] or "", c["cell_index"] or 0, c["execution_count"] or 0))
     meta = {
         "format": JSON_FORMAT,
         "nbcov_version": __version__,
         "coverage_version": coverage.__version__,
-        "branch_coverage": data.has_arcs(),
+        "branch_coverage": results.branch,
         "data_file": os.path.abspath(str(cov.get_option("run:data_file"))),
     }
-    return {"meta": meta, "cells": cells, "files": dict(sorted(modules.items())), "totals": totals}
+    return {"meta": meta, "cells": cells, "files": dict(sorted(modules.items())), "totals": results.totals}
 
 
 def _unconfigured_plugin_message(plugin: str) -> str:
@@ -85,7 +120,7 @@ def _unconfigured_plugin_message(plugin: str) -> str:
     )
 
 
-def _cell_entry(fr: CellFileReporter, entry: dict[str, Any]) -> dict[str, Any]:
+def _cell_entry(fr: Any, entry: dict[str, Any]) -> dict[str, Any]:
     record = display_record(fr.record, fr.filename)
     cell = {
         "name": record.label(),

@@ -89,12 +89,15 @@ class Session:
         self._files: dict[str, _Compiled] = {}
         self._latest: dict[tuple[str | None, str], str] = {}
         self._stack: list[_Running] = []
+        self._shifted: dict[int, Any] = {}  # AST nodes already moved to their line in the cell
         self._saved_records: dict[str, dict[str, Any]] = {}
         self._index: NotebookIndex | None = None
         self._notebook_path: Path | None = None
         self._uninstall_compiler: Any = None
         self._old_sigterm: Any = None
         self.last_error: str | None = None
+        self.measuring = False
+        self._core = "?"
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -130,17 +133,61 @@ class Session:
         self.shell.events.register("post_run_cell", self._post_run_cell)
         self.cov = cov
         cov.start()
+        self.measuring = True
+        self._core = str(dict(cov.sys_info()).get("core", "?"))
         # After cov.start(): atexit runs handlers last-in first-out, and coverage.py's own handler
         # closes the in-memory data this one still has to save.
         atexit.register(self._at_exit)
         self._install_sigterm()
+
+    def pause(self) -> None:
+        """Save and stop measuring, keeping the hooks: cells run meanwhile are "not measured"."""
+        if self.cov is not None and self.measuring:
+            self.save()
+            self.cov.stop()
+            self.measuring = False
+
+    def resume(self) -> None:
+        if self.cov is not None and not self.measuring:
+            self.cov.start()
+            self.measuring = True
+
+    def switch_context(self, context: str) -> str:
+        """Record what runs from now on under `context` (a test id); returns the previous one.
+
+        coverage.py's `sysmon` core records each line once and then disables its event, so a
+        second test running the same line would go unrecorded: re-enabling all events at each switch
+        makes per-test data exact under every core.
+        """
+        if self.cov is None or not self.measuring:
+            return ""
+        previous = self.cov.switch_context(context) or ""
+        if self.core == "SysMonitor":
+            sys.monitoring.restart_events()
+        return previous
+
+    def erase(self) -> None:
+        """Forget everything measured so far (`%nbcov reset`), and go on measuring."""
+        if self.cov is None:
+            return
+        was_measuring = self.measuring
+        if was_measuring:
+            self.cov.stop()
+        self.cov.erase()
+        if os.path.exists(self.target):
+            os.remove(self.target)
+        self._saved_records.clear()
+        if was_measuring:
+            self.cov.start()
 
     def stop(self) -> None:
         """Stop measuring and save; the shell is left as it was before `start`."""
         if self.cov is None:
             return
         self.save()
-        self.cov.stop()
+        if self.measuring:
+            self.cov.stop()
+            self.measuring = False
         for name, hook in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
             try:
                 self.shell.events.unregister(name, hook)
@@ -153,12 +200,28 @@ class Session:
             signal.signal(signal.SIGTERM, self._old_sigterm)
         self.cov = None
 
+    def cell_label(self, filename: str) -> str | None:
+        """`nb.ipynb · cell 3` for a file name the kernel compiled a cell under, else None."""
+        entry = self._files.get(filename) or self._files.get(os.path.realpath(filename))
+        return entry.record.label() if entry is not None else None
+
+    def running_cell_name(self) -> str | None:
+        """The data-file name of the top-level cell running now (e.g. a `%%covtest` cell)."""
+        if self.store is None or not self._stack or self._stack[0].record is None:
+            return None
+        return str(self.store.path_for(self._stack[0].record))
+
+    @property
+    def notebook_ref(self) -> str | None:
+        """The notebook's path as records name it (relative to the data file's folder)."""
+        if self.store is None or self._notebook_path is None:
+            return None
+        return self.store.notebook_ref(self._notebook_path)
+
     @property
     def core(self) -> str:
-        """The coverage.py core that measures: ctrace, pytrace or sysmon."""
-        if self.cov is None:
-            return "stopped"
-        return str(dict(self.cov.sys_info()).get("core", "?"))
+        """The coverage.py core that measures: CTracer, PyTracer or SysMonitor."""
+        return self._core if self.cov is not None else "stopped"
 
     def _find_cell_dir(self) -> str:
         """The folder the shell's cell file names live in (ipykernel: $TMPDIR/ipykernel_<pid>)."""
@@ -210,13 +273,14 @@ class Session:
             frame.record = record
         return self._claim(name, _Compiled(record, frame.offset))
 
-    def compiling(self, filename: str, source: Any) -> tuple[str, int]:
+    def compiling(self, filename: str, source: Any) -> tuple[str, Any]:
         """Shift magic bodies to their line in the cell, and give %%time's body a traceable name."""
         entry = self._files.get(filename)
         if entry is not None:
             if entry.offset:
                 _show_in_tracebacks(filename, entry.record.source)
-            return filename, entry.offset
+                source = compiler.shift_lines(source, entry.offset, self._shifted)
+            return filename, source
         if filename in _TIMED_BODY_NAMES and self._stack:
             frame = self._stack[-1]
             header = magic_header_lines(frame.raw)
@@ -228,8 +292,8 @@ class Session:
                 base = os.path.join(self.cell_dir, f"{frame.record.digest}-body{offset}.py")
                 name = self._claim(base, _Compiled(frame.record, offset))
                 _show_in_tracebacks(name, frame.record.source)
-                return name, offset
-        return filename, 0
+                return name, compiler.shift_lines(source, offset, self._shifted)
+        return filename, source
 
     def _claim(self, proposed: str, entry: _Compiled) -> str:
         """Bind a traceable file name to one cell version; identical cells get distinct names."""
@@ -259,6 +323,8 @@ class Session:
         )
         if located is not None:
             record.key = located.cell_id or f"pos{located.index}"
+        # A cell run while measurement is paused ran its top-level code unmeasured.
+        record.premeasured = not self.measuring
         return record
 
     @staticmethod
@@ -285,6 +351,7 @@ class Session:
         if self._stack:
             self._stack.pop()
         if not self._stack:
+            self._shifted.clear()
             self.save()
 
     # -- saving -----------------------------------------------------------------------------------
@@ -351,9 +418,10 @@ class Session:
         return None
 
     def _at_exit(self) -> None:
-        if self.cov is not None:
+        if self.cov is not None and self.measuring:
             self.cov.stop()
-            self.save()
+            self.measuring = False
+        self.save()
 
     def _install_sigterm(self) -> None:
         """Save on SIGTERM (jupyter_client's second shutdown step) before dying as asked."""
@@ -383,7 +451,7 @@ class Session:
         """What `%nbcov status` shows."""
         cells = {id(e.record): e.record for e in self._files.values()}
         return {
-            "measuring": self.cov is not None,
+            "measuring": self.measuring,
             "core": self.core,
             "data_file": self.target,
             "notebook": str(self._notebook_path) if self._notebook_path else None,

@@ -1,0 +1,165 @@
+"""`%%covtest`: run the pytest tests a cell defines, in the notebook's own namespace, under coverage."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import fnmatch
+import inspect
+import shlex
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbcov.notebook import session_notebook
+from nbcov.options import Options
+from nbcov.session import Session
+
+# Notebook test plugins would try to run the placeholder file as a notebook.
+_BLOCKED_PLUGINS = ("nbval", "nbmake", "pytest_notebook", "cacheprovider")
+
+
+@dataclasses.dataclass
+class TestRun:
+    """What one `%%covtest` run did."""
+
+    exit_code: int
+    test_ids: list[str]
+    failed: list[str]
+
+    @property
+    def ok(self) -> bool:
+        # 5 is pytest's "no tests collected": nothing failed.
+        return self.exit_code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
+def clean(namespace: dict[str, Any], pattern: str) -> list[str]:
+    """Delete test functions and classes left from earlier runs (names matching `pattern`)."""
+    doomed = [
+        name
+        for name, value in namespace.items()
+        if fnmatch.fnmatchcase(name, pattern) and (inspect.isfunction(value) or inspect.isclass(value))
+    ]
+    for name in doomed:
+        del namespace[name]
+    return doomed
+
+
+def module_name(session: Session | None, shell: Any) -> str:
+    """The file part of the test ids: the notebook's path relative to the data file, stable
+    across kernels and machines (never a random temporary name)."""
+    ref = session.notebook_ref if session is not None else None
+    if ref is None:
+        path = session_notebook(shell.user_ns)
+        if path is None:
+            return "ipython"
+        try:
+            ref = path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            ref = path.name
+    return ref if not ref.startswith("/") else Path(ref).name
+
+
+def run_tests(shell: Any, session: Session | None, options: Options, line: str) -> TestRun:
+    """Run the tests defined in the shell's `__main__` with pytest, each in its own context."""
+    name = module_name(session, shell)
+    with tempfile.TemporaryDirectory(prefix="nbcov-covtest-") as tmp:
+        # pytest collects files, and names tests after them: a placeholder named like the notebook
+        # gives ids like `notebooks/analysis.ipynb::test_mean`. An empty ini keeps pytest from
+        # picking up whatever configuration lies above the temporary folder.
+        placeholder = Path(tmp, name)
+        placeholder.parent.mkdir(parents=True, exist_ok=True)
+        placeholder.touch()
+        ini = Path(tmp, "pytest.ini")
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        blocked = [arg for plugin in _BLOCKED_PLUGINS for arg in ("-p", f"no:{plugin}")]
+        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *options.addopts, *shlex.split(line)]
+        plugin = _NotebookTests(shell.user_module, placeholder, session if options.contexts else None)
+        exit_code = pytest.main(args, plugins=[plugin])
+    return TestRun(int(exit_code), plugin.test_ids, plugin.failed)
+
+
+class _NotebookModule(pytest.Module):
+    """A pytest module whose object is the notebook's `__main__`, not a file to import."""
+
+    notebook_module: Any = None
+
+    def _getobj(self) -> Any:
+        return self.notebook_module
+
+
+class _NotebookTests:
+    """pytest plugin: collects the notebook's tests and records each as its own coverage context."""
+
+    def __init__(self, module: Any, path: Path, session: Session | None) -> None:
+        self.module = module
+        self.path = path
+        self.session = session
+        self.test_ids: list[str] = []
+        self.failed: list[str] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: Any) -> None:
+        # pytest words test ids relative to the folder it was started from (the notebook's), which
+        # would read `../../tmp/nbcov-covtest-x/nb.ipynb::test_x`: show the ids themselves. (Not by
+        # changing the invocation folder: pytest changes back into it when it ends.)
+        config.cwd_relative_nodeid = lambda nodeid: nodeid
+
+    def pytest_collect_file(self, file_path: Path, parent: Any) -> Any:
+        if file_path == self.path:
+            collector = _NotebookModule.from_parent(parent, path=file_path)
+            collector.notebook_module = self.module
+            return collector
+        return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Iterator[None]:
+        self.test_ids.append(item.nodeid)
+        previous = self.session.switch_context(item.nodeid) if self.session else ""
+        try:
+            return (yield)
+        finally:
+            if self.session:
+                self.session.switch_context(previous)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
+        report = yield
+        if self.session is not None:
+            _relabel(report.longrepr, self.session.cell_label)
+        return report
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.failed and report.nodeid not in self.failed:
+            self.failed.append(report.nodeid)
+
+
+def _relabel(longrepr: Any, label: Any) -> None:
+    """Name cells in failure locations as people know them (`nb.ipynb · cell 3`), not by the
+    kernel's temporary file names."""
+    chain = getattr(longrepr, "chain", None) or [(getattr(longrepr, "reprtraceback", None), getattr(longrepr, "reprcrash", None), None)]
+    for reprtraceback, reprcrash, _ in chain:
+        for entry in getattr(reprtraceback, "reprentries", []) or []:
+            location = getattr(entry, "reprfileloc", None)
+            if location is not None and (shown := label(location.path)):
+                location.path = shown
+        if reprcrash is not None and (shown := label(reprcrash.path)):
+            reprcrash.path = shown
+
+
+class AssertRewriter(ast.NodeTransformer):
+    """IPython AST transformer: pytest's assertion rewriting, for every cell.
+
+    pytest rewrites the asserts of the modules it imports; the notebook's tests are not imported,
+    so without this a failing `assert a == b` would not say what `a` and `b` were.
+    """
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.Module):
+            from _pytest.assertion.rewrite import rewrite_asserts
+
+            rewrite_asserts(node, b"", None, None)
+        return node
