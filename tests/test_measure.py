@@ -160,11 +160,13 @@ def test_the_nbcov_magic_saves_stops_and_reports(tmp_path: Path) -> None:
     executed = execute_notebook(nb)
 
     def text(index: int) -> str:
-        return "".join(o.get("text", "") for o in executed.cells[index - 1].outputs)
+        outputs = executed.cells[index - 1].outputs
+        return "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
 
     assert "saved to" in text(4) and str(tmp_path / ".coverage") in text(4)
     assert "measuring: True" in text(5) and "nb.ipynb" in text(5)
     assert "nb.ipynb · cell 3" in text(6) and "TOTAL" in text(6)
+    assert "nb.ipynb · cell 3" in executed.cells[5].outputs[0]["data"]["text/html"]
     assert "stopped" in text(7)
-    assert "Unknown %nbcov command 'bogus'" in text(9)
+    assert "invalid choice: 'bogus'" in text(9)
     assert 8 not in cells_by_index(report_json(tmp_path))
