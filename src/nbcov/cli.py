@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
     rep.add_argument("--fail-under", type=float, help="exit 1 if total coverage is below this percentage")
     rep.set_defaults(func=_report)
+
+    who = sub.add_parser("who", help="who tests what: which tests ran a line, what a test ran, redundant tests")
+    who.add_argument("location", nargs="?", help="NOTEBOOK:CELL:LINE (e.g. analysis.ipynb:4:7) or MODULE:LINE")
+    who.add_argument("--test", help="list the lines (cells and modules) this test ran")
+    who.add_argument("--redundant", action="store_true", help="tests that ran no line the others did not")
+    who.add_argument("--data-file", help="the data file (default: coverage.py's setting, .coverage)")
+    who.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
+    who.set_defaults(func=_who)
     return parser
 
 
@@ -57,6 +65,19 @@ def _report(args: argparse.Namespace) -> int:
     if args.fail_under is not None and result["totals"]["percent_covered"] < args.fail_under:
         print(f"nbcov: total coverage {result['totals']['percent_covered_display']}% is under {args.fail_under}%", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _who(args: argparse.Namespace) -> int:
+    from nbcov.magics import answer_who
+    from nbcov.query import QueryError
+
+    cov = report.open_coverage(args.data_file or _configured_data_file(args.rcfile), args.rcfile)
+    try:
+        print(answer_who(cov, args.location, args.test, args.redundant))
+    except QueryError as exc:
+        print(f"nbcov who: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import fnmatch
 import inspect
+import re
 import shlex
 import tempfile
 from collections.abc import Iterator
@@ -76,7 +77,12 @@ def run_tests(shell: Any, session: Session | None, options: Options, line: str) 
         ini = Path(tmp, "pytest.ini")
         ini.write_text("[pytest]\n", encoding="utf-8")
         blocked = [arg for plugin in _BLOCKED_PLUGINS for arg in ("-p", f"no:{plugin}")]
-        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *options.addopts, *shlex.split(line)]
+        extra = shlex.split(line)
+        addopts = list(options.addopts)
+        if any(re.fullmatch(r"-v+|--verbose", a) for a in extra):
+            # `%%covtest -v` means verbose, not "cancel the default -q".
+            addopts = [a for a in addopts if a not in ("-q", "--quiet")]
+        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *addopts, *extra]
         plugin = _NotebookTests(shell.user_module, placeholder, session if options.contexts else None)
         exit_code = pytest.main(args, plugins=[plugin])
     return TestRun(int(exit_code), plugin.test_ids, plugin.failed)

@@ -178,7 +178,7 @@ class InlineReport:
         notes = []
         for number in sorted(view.explanations):
             for words in view.explanations[number]:
-                notes.append(f'<li class="nbcov-branch">line {number}: {_e(words)}</li>')
+                notes.append(f'<li class="nbcov-branch">{_e(words)}</li>')
         tested = []
         for number in sorted(view.tests):
             tested.append(f"<li>line {number}: {_e(', '.join(view.tests[number]))}</li>")

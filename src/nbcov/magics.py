@@ -223,9 +223,15 @@ def answer_who(cov: Any, location: str | None, test: str | None, redundant: bool
 
 
 def _ranges(lines: list[int]) -> str:
-    from coverage.results import format_lines
-
-    return format_lines(lines, lines)
+    """`1-3, 7`: runs of consecutive line numbers (not coverage.py's statement-aware ranges,
+    which would join lines across those the test did not run)."""
+    runs: list[list[int]] = []
+    for line in sorted(lines):
+        if runs and line == runs[-1][-1] + 1:
+            runs[-1].append(line)
+        else:
+            runs.append([line])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 class _UsageError(Exception):
