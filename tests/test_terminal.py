@@ -32,3 +32,31 @@ def test_terminal_ipython_cells_are_measured_and_named_by_prompt(tmp_path: Path)
     assert cells["In [2]"]["notebook"] is None
     assert "In [3]" in cells and "In [4]" in cells
     assert not any("ipython-input" in c["data_file_name"] for c in cells.values())
+
+
+COVTEST_SESSION = """\
+import nbcov; nbcov.autoconfig()
+def sign(x):
+    if x > 0:
+        return 1
+    return -1
+
+%%covtest
+def test_sign():
+    assert sign(2) == 1
+
+
+exit
+"""
+
+
+def test_covtest_in_terminal_ipython_prints_a_coloured_report(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--HistoryManager.hist_file=:memory:"],
+        input=COVTEST_SESSION, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "1 passed" in out
+    assert "nbcov · 1 of 1 tests passed" in out and "In [2]" in out
+    assert "\x1b[31m   4 !     return -1\x1b[0m" in out  # the missed line, in red

@@ -7,7 +7,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-def autoconfig(**options: Any) -> Any:
+def autoconfig(**options: Any) -> None:
     """Set nbcov up in the running notebook in one call: magics, assert rewriting, coverage.
 
     `nbcov.autoconfig(coverage=True, branch=None, source=None, contexts=True, show="code",
@@ -16,7 +16,7 @@ def autoconfig(**options: Any) -> Any:
     """
     from nbcov.magics import autoconfig as _autoconfig
 
-    return _autoconfig(**options)
+    _autoconfig(**options)
 
 
 def load_ipython_extension(shell: Any) -> None:
