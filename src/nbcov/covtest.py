@@ -83,8 +83,12 @@ def run_tests(shell: Any, session: Session | None, options: Options, line: str) 
             # `%%covtest -v` means verbose, not "cancel the default -q".
             addopts = [a for a in addopts if a not in ("-q", "--quiet")]
         args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *addopts, *extra]
-        plugin = _NotebookTests(shell.user_module, placeholder, session if options.contexts else None)
-        exit_code = pytest.main(args, plugins=[plugin])
+        plugin = _NotebookTests(shell.user_module, placeholder, session, options.contexts)
+        if session is None or not plugin.per_phase:
+            exit_code = pytest.main(args, plugins=[plugin])
+        else:
+            with session.measuring_only():
+                exit_code = pytest.main(args, plugins=[plugin])
     return TestRun(int(exit_code), plugin.test_ids, plugin.failed)
 
 
@@ -100,10 +104,17 @@ class _NotebookModule(pytest.Module):
 class _NotebookTests:
     """pytest plugin: collects the notebook's tests and records each as its own coverage context."""
 
-    def __init__(self, module: Any, path: Path, session: Session | None) -> None:
+    def __init__(self, module: Any, path: Path, session: Session | None, contexts: bool) -> None:
         self.module = module
         self.path = path
         self.session = session
+        self.contexts = contexts
+        # Which parts of pytest's run to measure. The C tracer costs on every call, so under it only
+        # the tests' own phases are measured (pytest's collection and reporting are not the user's
+        # code). sys.monitoring costs nothing for code it has switched off, but every start, stop
+        # and context switch switches everything back on: under it measuring stays on, and the
+        # context changes once per test.
+        self.per_phase = session is not None and session.core != "SysMonitor"
         self.test_ids: list[str] = []
         self.failed: list[str] = []
 
@@ -121,15 +132,42 @@ class _NotebookTests:
             return collector
         return None
 
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.test_ids.append(nodeid)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Iterator[None]:
-        self.test_ids.append(item.nodeid)
-        previous = self.session.switch_context(item.nodeid) if self.session else ""
+        if self.session is None or self.per_phase or not self.contexts:
+            return (yield)
+        previous = self.session.switch_context(item.nodeid)
         try:
             return (yield)
         finally:
-            if self.session:
-                self.session.switch_context(previous)
+            self.session.switch_context(previous)
+
+    # Only the test's own phases are measured, each under the test's context.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: Any) -> Iterator[None]:
+        return (yield from self._measured(item))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: Any) -> Iterator[None]:
+        return (yield from self._measured(item))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: Any, nextitem: Any) -> Iterator[None]:
+        return (yield from self._measured(item))
+
+    def _measured(self, item: Any) -> Iterator[None]:
+        if self.session is None or not self.per_phase:
+            return (yield)
+        with self.session.measure():
+            previous = self.session.switch_context(item.nodeid) if self.contexts else ""
+            try:
+                return (yield)
+            finally:
+                if self.contexts:
+                    self.session.switch_context(previous)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:

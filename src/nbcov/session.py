@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import linecache
 import os
@@ -10,6 +11,7 @@ import signal
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +153,34 @@ class Session:
         if self.cov is not None and not self.measuring:
             self.cov.start()
             self.measuring = True
+
+    @contextlib.contextmanager
+    def measuring_only(self) -> Iterator[None]:
+        """Measure only inside the `with` blocks entered through `measure()` while this one lasts.
+
+        Used around a pytest run: pytest's own machinery (collection, reporting) is not the user's
+        code, and under the C tracer it would pay the tracer's price on every call.
+        """
+        if self.cov is None or not self.measuring:
+            yield
+            return
+        self.cov.stop()
+        try:
+            yield
+        finally:
+            self.cov.start()
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        """Measure the block (inside `measuring_only`)."""
+        if self.cov is None or not self.measuring:
+            yield
+            return
+        self.cov.start()
+        try:
+            yield
+        finally:
+            self.cov.stop()
 
     def switch_context(self, context: str) -> str:
         """Record what runs from now on under `context` (a test id); returns the previous one.
