@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -131,8 +132,8 @@ class CellStore:
 
 def is_cell_name(name: str) -> bool:
     """Is this data-file name one of nbcov's cell records?"""
-    parts = Path(name).parts
-    return name.endswith(".json") and STORE_DIRNAME in parts and "cells" in parts
+    # String tests, not pathlib: this runs for every file of the data file after every cell.
+    return name.endswith(".json") and f"/{STORE_DIRNAME}/cells/" in name.replace(os.sep, "/")
 
 
 def store_tail(name: str) -> str:
@@ -147,12 +148,11 @@ def sibling_versions(name: str) -> tuple[str, str] | None:
 
     Used to drop older versions of an edited cell: they share the folder and key, not the digest.
     """
-    path = Path(name)
-    stem = path.stem
+    folder, _, filename = name.rpartition("/")
+    stem = filename[: -len(".json")] if filename.endswith(".json") else filename
     if "-" not in stem:
         return None
-    key = stem.rsplit("-", 1)[0]
-    return str(path.parent), key
+    return folder, stem.rsplit("-", 1)[0]
 
 
 def load_record(name: str, search_dirs: list[Path] | None = None) -> CellRecord:
@@ -163,16 +163,23 @@ def load_record(name: str, search_dirs: list[Path] | None = None) -> CellRecord:
         candidates += [d / STORE_DIRNAME / tail for d in search_dirs]
     for candidate in candidates:
         try:
-            data = json.loads(candidate.read_text(encoding="utf-8"))
+            return _read_record(str(candidate), candidate.stat().st_mtime_ns)
         except FileNotFoundError:
             continue
-        except (OSError, ValueError) as exc:
-            raise RecordError(f"The cell record {candidate} is unreadable ({exc}).") from exc
-        return CellRecord.from_json(data)
     raise RecordError(
         f"No source is stored for the notebook cell {name!r}: its record is missing. "
         f"Keep the {STORE_DIRNAME}/ folder beside the data file (copy it along with the data when combining)."
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_record(path: str, mtime_ns: int) -> CellRecord:
+    """Records are read again only when they change (reports in a live kernel read them often)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return CellRecord.from_json(data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise RecordError(f"The cell record {path} is unreadable ({exc}).") from exc
 
 
 class RecordError(Exception):

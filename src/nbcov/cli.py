@@ -47,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--data-file", help="the data file (default: coverage.py's setting, .coverage)")
     who.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
     who.set_defaults(func=_who)
+
+    html = sub.add_parser("html", help="write an HTML report: each notebook shown as a notebook, with its coverage")
+    html.add_argument("data_file_pos", nargs="?", metavar="DATA_FILE", help="the data file (default: .coverage)")
+    html.add_argument("--data-file", help="the data file (default: coverage.py's setting, .coverage)")
+    html.add_argument("-d", "--directory", default="htmlcov", help="where to write the report (default: htmlcov)")
+    html.add_argument("--title", help="the report's title")
+    html.add_argument("--show-contexts", action="store_true", help="show which tests (contexts) ran each line")
+    html.add_argument("--notebook", action="append", metavar="PATH",
+                      help="report only this notebook's cells (repeatable); modules are always reported")
+    html.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
+    html.add_argument("-q", "--quiet", action="store_true", help="don't print where the report was written")
+    html.set_defaults(func=_html)
     return parser
 
 
@@ -78,6 +90,19 @@ def _who(args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"nbcov who: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    return EXIT_OK
+
+
+def _html(args: argparse.Namespace) -> int:
+    from nbcov.html import write_html
+
+    data_file = args.data_file or args.data_file_pos or _configured_data_file(args.rcfile)
+    cov = report.open_coverage(data_file, args.rcfile)
+    show_contexts = args.show_contexts or bool(cov.get_option("html:show_contexts"))
+    title = args.title or cov.get_option("html:title")
+    index = write_html(cov, args.directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
+    if not args.quiet:
+        print(f"Wrote HTML report to {index}")
     return EXIT_OK
 
 

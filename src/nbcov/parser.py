@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 from coverage.parser import PythonParser
@@ -20,7 +21,7 @@ def analysable(code: str) -> str:
     contain, so coverage.py's parser would reject the cell. Rewriting those keywords to same-length
     synchronous forms keeps the statements, their lines and their branches as they are.
     """
-    if _compiles(code):
+    if ("await" not in code and "async" not in code) or _compiles(code):
         return code
     rewritten = _AWAIT.sub("not  ", code)
     rewritten = _ASYNC_LOOP.sub(lambda m: m[2] + " " * (5 + len(m[1])), rewritten)
@@ -36,7 +37,9 @@ def _compiles(code: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=2048)
 def make_parser(code: str, exclude: str | None) -> PythonParser:
+    """coverage.py's parser for a cell, parsed once per text (a live session reports often)."""
     parser = PythonParser(text=analysable(code), exclude=exclude or None)
     parser.parse_source()
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from coverage.exceptions import CoverageException
 from coverage.jsonreport import JsonReporter
 from coverage.report_core import get_analysis_to_report
 from coverage.plugin import FileReporter
-from coverage.results import Analysis, format_lines
+from coverage.results import Analysis, Numbers, format_lines
 
 from nbcov import __version__
 from nbcov.cells import RecordError
@@ -47,7 +48,13 @@ class FileResult:
 
     reporter: FileReporter
     analysis: Analysis
-    entry: dict[str, Any]
+    json_reporter: JsonReporter
+    data: Any
+
+    @functools.cached_property
+    def entry(self) -> dict[str, Any]:
+        """coverage.py's JSON for this file (made on demand: it also analyses functions and classes)."""
+        return self.json_reporter.report_one_file(self.data, self.analysis, self.reporter)
 
     @property
     def is_cell(self) -> bool:
@@ -80,10 +87,11 @@ def analyse(cov: coverage.Coverage, morfs: Sequence[str] | None = None) -> Resul
         raise DataFileError(_unconfigured_plugin_message(str(exc))) from exc
     except CoverageException as exc:
         raise DataFileError(f"Can't report {cov.get_option('run:data_file')}: {exc}") from exc
-    files = [FileResult(fr, analysis, reporter.report_one_file(data, analysis, fr)) for fr, analysis in analysed]
-    totals = reporter.make_summary(reporter.total)
+    files = [FileResult(fr, analysis, reporter, data) for fr, analysis in analysed]
+    total = sum((analysis.numbers for _, analysis in analysed), Numbers(precision=cov.config.precision))
+    totals = reporter.make_summary(total)
     if data.has_arcs():
-        totals.update(reporter.make_branch_summary(reporter.total))
+        totals.update(reporter.make_branch_summary(total))
     return Results(files, totals, data.has_arcs())
 
 

@@ -33,6 +33,7 @@ class _Compiled:
 
     record: CellRecord
     offset: int  # lines between the top of the cell as typed and line 1 of this code
+    name: str = ""  # the cell's name in the data file (its record's path)
 
     @property
     def identity(self) -> tuple[Any, ...]:
@@ -92,7 +93,7 @@ class Session:
         self._latest: dict[tuple[str | None, str], str] = {}
         self._stack: list[_Running] = []
         self._shifted: dict[int, Any] = {}  # AST nodes already moved to their line in the cell
-        self._saved_records: dict[str, dict[str, Any]] = {}
+        self._unsaved: dict[str, CellRecord] = {}  # records new or changed since they were written
         self._index: NotebookIndex | None = None
         self._notebook_path: Path | None = None
         self._uninstall_compiler: Any = None
@@ -206,7 +207,6 @@ class Session:
         self.cov.erase()
         if os.path.exists(self.target):
             os.remove(self.target)
-        self._saved_records.clear()
         if was_measuring:
             self.cov.start()
 
@@ -239,7 +239,7 @@ class Session:
         """The data-file name of the top-level cell running now (e.g. a `%%covtest` cell)."""
         if self.store is None or not self._stack or self._stack[0].record is None:
             return None
-        return str(self.store.path_for(self._stack[0].record))
+        return self._name_of(self._stack[0].record)
 
     @property
     def notebook_ref(self) -> str | None:
@@ -297,7 +297,7 @@ class Session:
         frame = self._stack[-1]
         if frame.record is not None and frame.offset:
             record = frame.record
-            self._body_code(record, frame.offset, transformed)
+            self._body_code(record, frame.offset, transformed)  # _claim below marks it unsaved
         else:
             record = self._new_record(frame.raw, transformed, frame.cell_id, number)
             frame.record = record
@@ -319,6 +319,7 @@ class Session:
                 body = "\n".join(frame.raw.splitlines()[header:])
                 frame.texts.append((body, offset))
                 self._body_code(frame.record, offset, self.shell.transform_cell(body))
+                self._unsaved[self._name_of(frame.record)] = frame.record
                 base = os.path.join(self.cell_dir, f"{frame.record.digest}-body{offset}.py")
                 name = self._claim(base, _Compiled(frame.record, offset))
                 _show_in_tracebacks(name, frame.record.source)
@@ -329,6 +330,8 @@ class Session:
         """Bind a traceable file name to one cell version; identical cells get distinct names."""
         if not _traceable(proposed) or "IPYKERNEL_CELL_NAME" in os.environ:
             proposed = os.path.join(self.cell_dir, f"{entry.record.digest}.py")
+        entry.name = self._name_of(entry.record)
+        self._unsaved[entry.name] = entry.record
         stem, ext = os.path.splitext(proposed)
         name, n = proposed, 0
         while name in self._files and self._files[name].identity != entry.identity:
@@ -406,26 +409,22 @@ class Session:
         for path in measured.measured_files():
             entry = self._files.get(path) or self._adopt(path)
             if entry is not None:
-                name = self.store.path_for(entry.record)
-                names[path] = str(name)
-                self._save_record(entry.record)
+                names[path] = entry.name
+                if entry.name in self._unsaved:
+                    self.store.save(self._unsaved.pop(entry.name))
             elif os.path.dirname(path) == self.cell_dir:
                 drop.append(path)  # e.g. a cell ipykernel's debugger dumped there
-        latest = [
-            str(self.store.path_for(entry.record))
+        latest = {
+            entry.name
             for entry in self._files.values()
             if entry.record.key is not None
             and self._latest.get((entry.record.notebook, entry.record.key)) == entry.record.digest
-        ]
+        }
         data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
 
-    def _save_record(self, record: CellRecord) -> None:
+    def _name_of(self, record: CellRecord) -> str:
         assert self.store is not None
-        name = str(self.store.path_for(record))
-        content = record.to_json()
-        if self._saved_records.get(name) != content:
-            self.store.save(record)
-            self._saved_records[name] = content
+        return str(self.store.path_for(record))
 
     def _adopt(self, path: str) -> _Compiled | None:
         """A cell compiled before measurement started, whose code ran later (e.g. a function it defined)."""

@@ -1,0 +1,421 @@
+"""`nbcov html`: a self-contained HTML report, each notebook shown as a notebook with coverage painted on it.
+
+    from nbcov.html import write_html
+    from nbcov.report import open_coverage
+    write_html(open_coverage(".coverage"), "htmlcov")   # -> Path("htmlcov/index.html")
+
+The report is a folder: `index.html`, one page per notebook and per measured module, one CSS and one
+JavaScript file. It opens from disk with no server and no network, and its pages forbid remote loads
+(Content-Security-Policy). The same data gives byte-identical files.
+
+It is incremental: `nbcov-html.json` in the folder keeps, per measured file, a fingerprint of what
+its part of the report was made from (its data rows, its cell record or source file) with the numbers
+and the rendered source, and per page a hash of its inputs. A file whose fingerprint is unchanged is
+not analysed again, and a page whose inputs are unchanged is not written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import coverage
+from coverage import CoverageData
+from coverage.files import flat_rootname
+from coverage.misc import human_sorted
+from coverage.results import Numbers
+
+from nbcov import __version__
+from nbcov.cells import is_cell_name
+from nbcov.data import DataFileError
+from nbcov.htmldata import ENTRY_FORMAT, Entry, analyse_all, fingerprints, numbers, report_files
+from nbcov.htmlnotebook import cache_key, notebook_page, parse_notebook, read_bytes
+from nbcov.htmlrender import Assets, Page, Row, index_page, module_page
+
+DEFAULT_TITLE = "Coverage report"
+MANIFEST = "nbcov-html.json"
+FRAGMENTS = "nbcov-html.fragments"
+MANIFEST_FORMAT = 1
+ASSET_DIR = Path(__file__).with_name("htmlfiles")
+
+#: Below this many files to analyse, worker processes cost more than they save.
+PARALLEL_MIN = 200
+
+
+def write_html(
+    cov: coverage.Coverage,
+    directory: str | os.PathLike[str],
+    title: str | None = None,
+    show_contexts: bool = False,
+    notebooks: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    jobs: int | None = None,
+) -> Path:
+    """Write the HTML report of `cov`'s data into `directory` and return the path of its index.html.
+
+    `cov` is a loaded Coverage with the nbcov plugin configured (`nbcov.report.open_coverage`).
+    `show_contexts` adds which tests (contexts) ran each line, and a filter by test on the index.
+    `notebooks` limits the report to those notebooks' cells (modules are always reported); a
+    notebook named there that has no measured cell is shown with its cells as not measured.
+    `jobs` is the number of processes that analyse files (default: the CPUs, for large reports).
+    Raises DataFileError when there is nothing to report or the plugin is not configured.
+    """
+    return _Report(cov, Path(directory), title or DEFAULT_TITLE, show_contexts, notebooks, jobs).write()
+
+
+class _Report:
+    def __init__(
+        self,
+        cov: coverage.Coverage,
+        directory: Path,
+        title: str,
+        show_contexts: bool,
+        notebooks: Sequence[str | os.PathLike[str]] | None,
+        jobs: int | None,
+    ) -> None:
+        self.cov = cov
+        self.directory = directory
+        self.title = title
+        self.show_contexts = show_contexts
+        self.only = None if notebooks is None else {os.path.realpath(os.path.abspath(n)) for n in notebooks}
+        self.jobs = jobs
+        self.data = cov.get_data()
+        self.branch = self.data.has_arcs()
+        self.precision = int(cov.config.precision)
+
+    # -- the whole run ---------------------------------------------------------------------------
+
+    def write(self) -> Path:
+        data_file = str(self.cov.get_option("run:data_file"))
+        self.data.set_query_contexts(self.cov.config.report_contexts)
+        files = report_files(self.cov)
+        if not files:
+            raise DataFileError(f"No data to report in {data_file}.")
+        self._check_plugin(files)
+        search_dirs = [Path(os.path.abspath(data_file)).parent, Path.cwd()]
+        fps = fingerprints(self.cov, files, search_dirs)
+
+        assets = self._assets()
+        settings = cache_key(
+            MANIFEST_FORMAT, ENTRY_FORMAT, __version__, coverage.__version__, sys.version_info[:2],
+            os.getcwd(), os.path.abspath(data_file), self.branch, self.show_contexts, self.precision,
+            self.cov.config.exclude_list, self.cov.config.partial_list, self.cov.config.partial_always_list,
+            self.cov.config.report_contexts, self.title, sorted(assets.items()),
+        )
+        old = _Manifest.read(self.directory, settings)
+        todo = [f for f in files if fps[f] is None or f not in old.entries or old.entries[f].get("fp") != fps[f]]
+        fresh = dict(_analyse(self.cov, todo, self.show_contexts, self.jobs))
+
+        entries: list[Entry] = []
+        for name in files:
+            entry = fresh[name] if name in fresh else old.entries[name]
+            if entry is None:
+                continue  # coverage.py would skip it too (`ignore_errors`)
+            entry["fp"] = fps[name]
+            entries.append(entry)
+
+        new = _Manifest(settings)
+        new.entries = {e["name"]: e for e in entries if e["fp"] is not None}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not any(self.directory.iterdir()):
+            (self.directory / ".gitignore").write_text("# Created by nbcov: an HTML coverage report.\n*\n")
+        common = Page(self.title, Assets(css=assets["css"], js=assets["js"]), self._footer())
+        rows = self._notebook_pages(entries, common, old, new) + self._module_pages(entries, common, old, new)
+        self._write_assets(assets)
+        index = self._index(rows, common)
+        for stale in set(old.pages) - set(new.pages):
+            (self.directory / stale).unlink(missing_ok=True)
+        for stale in set(old.assets) - set(assets.values()):
+            (self.directory / stale).unlink(missing_ok=True)
+        new.assets = sorted(assets.values())
+        new.write(self.directory)
+        return index
+
+    def _check_plugin(self, files: list[str]) -> None:
+        if any(is_cell_name(f) for f in files):
+            plugins = list(self.cov.get_option("run:plugins") or [])
+            if "nbcov" not in plugins:
+                from nbcov.report import _unconfigured_plugin_message
+
+                raise DataFileError(_unconfigured_plugin_message("nbcov.NbcovPlugin"))
+
+    def _footer(self) -> str:
+        return f"nbcov {__version__} · coverage.py {coverage.__version__}"
+
+    # -- pages -------------------------------------------------------------------------------------
+
+    def _notebook_pages(self, entries: list[Entry], common: Page, old: _Manifest, new: _Manifest) -> list[Row]:
+        groups: dict[str | None, list[Entry]] = {}
+        for entry in entries:
+            if entry["kind"] == "cell":
+                groups.setdefault(entry.get("notebook_path"), []).append(entry)
+        if self.only is not None:
+            groups = {k: v for k, v in groups.items() if k is not None and os.path.realpath(k) in self.only}
+            for path in sorted(self.only):
+                if path not in {os.path.realpath(k) for k in groups if k}:
+                    groups[path] = []
+        rows = []
+        names: set[str] = set()
+        for path in sorted(groups, key=lambda p: (p is None, self._shown(p, groups[p]))):
+            cells = groups[path]
+            shown = self._shown(path, cells)
+            filename = _unique(("ipython_session" if path is None else _page_name(shown)) + ".html", names)
+            raw, problem = read_bytes(path)
+            inputs = [(e["name"], e["fp"]) for e in cells]
+            key = cache_key(new.settings, "notebook", shown, path, hashlib.sha256(raw).hexdigest() if raw is not None else None, problem, inputs)
+            nums = numbers(cells, self.precision)
+            tests = _sum_tests(cells)
+            if None in (e["fp"] for e in cells) or not old.fresh(filename, key, self.directory):
+                nb_cells, problem = parse_notebook(raw)
+                snippets: dict[str, str] = {}
+                html = notebook_page(
+                    common, shown, path, nb_cells, problem, cells, nums, self.branch,
+                    human_sorted(tests) if self.show_contexts else [], old.snippets.get(filename, {}), snippets,
+                )
+                _write(self.directory / filename, html)
+                new.snippets[filename] = snippets
+            else:
+                new.snippets[filename] = old.snippets.get(filename, {})
+            new.pages[filename] = key
+            if path is None:
+                detail = f"terminal IPython · {_plural(len(cells), 'cell')}"
+            else:
+                detail = f"notebook · {_plural(len(cells), 'measured cell')}" + (" · file not found" if problem == "missing" else "")
+            rows.append(Row(filename, shown, "notebook", detail, nums, tests))
+        return rows
+
+    def _shown(self, path: str | None, cells: list[Entry]) -> str:
+        if path is None:
+            return "IPython session (no notebook)"
+        if cells and cells[0].get("notebook"):
+            return str(cells[0]["notebook"])
+        try:
+            return Path(path).relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return path
+
+    def _module_pages(self, entries: list[Entry], common: Page, old: _Manifest, new: _Manifest) -> list[Row]:
+        rows = []
+        names: set[str] = set(new.pages)
+        for entry in sorted((e for e in entries if e["kind"] == "module"), key=lambda e: e["label"]):
+            filename = _unique(_page_name(entry["label"]) + ".html", names)
+            key = cache_key(new.settings, "module", entry["name"], entry["fp"])
+            nums = Numbers(**entry["nums"])
+            if entry["fp"] is None or not old.fresh(filename, key, self.directory):
+                tests = human_sorted(entry.get("tests", {})) if self.show_contexts else []
+                _write(self.directory / filename, module_page(common, entry, nums, self.branch, tests))
+            new.pages[filename] = key
+            rows.append(Row(filename, entry["label"], "module", "module", nums, entry.get("tests", {})))
+        return rows
+
+    def _index(self, rows: list[Row], common: Page) -> Path:
+        counted = [r for r in rows]
+        totals = Numbers(precision=self.precision)
+        for row in counted:
+            totals += row.nums
+        tests = human_sorted({t for r in rows for t in r.tests}) if self.show_contexts else []
+        note = ""
+        if self.only is not None:
+            note = '<p class="note">Only the notebooks named on the command line are reported (and every module).</p>'
+        if self.show_contexts and not tests:
+            note += '<p class="note">No contexts were measured: there is no test to show.</p>'
+        path = self.directory / "index.html"
+        _write(path, index_page(common, rows, totals, self.branch, tests, note))
+        return path
+
+    # -- assets --------------------------------------------------------------------------------------
+
+    def _assets(self) -> dict[str, str]:
+        self._asset_text = {}
+        names = {}
+        for kind, source in (("css", "nbcov.css"), ("js", "nbcov.js")):
+            text = (ASSET_DIR / source).read_text(encoding="utf-8")
+            name = f"nbcov_{cache_key(text)[:10]}.{kind}"
+            self._asset_text[name] = text
+            names[kind] = name
+        return names
+
+    def _write_assets(self, names: dict[str, str]) -> None:
+        for name in names.values():
+            path = self.directory / name
+            text = self._asset_text[name]
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                _write(path, text)
+
+
+# -- analysis, in worker processes for large reports ---------------------------------------------------
+
+_JOB: tuple[coverage.Coverage, bool] | None = None
+
+
+def _work(names: list[str]) -> list[tuple[str, Entry | None]]:
+    assert _JOB is not None
+    cov, show_contexts = _JOB
+    _own_data(cov)
+    return list(analyse_all(cov, names, show_contexts))
+
+
+def _own_data(cov: coverage.Coverage) -> None:
+    """Give a forked worker its own reader of the data file, before anything touches the inherited one.
+
+    coverage.py's CoverageData takes a changed PID for a forked *measuring* process and starts a new,
+    empty data file on its next use, erasing the file it was reading. A fresh, read-only object made
+    in the worker never does.
+    """
+    inherited = cov.get_data()
+    try:
+        fresh = CoverageData(basename=inherited.data_filename(), read_only=True)  # type: ignore[call-arg]
+    except TypeError:  # coverage.py before 7.13
+        fresh = CoverageData(basename=inherited.data_filename())
+    fresh.read()
+    fresh.set_query_contexts(cov.config.report_contexts)
+    cov._data = fresh
+
+
+def _analyse(cov: coverage.Coverage, names: list[str], show_contexts: bool, jobs: int | None) -> Iterable[tuple[str, Entry | None]]:
+    """Analyse `names`; large reports are shared between forked processes (one per CPU)."""
+    global _JOB
+    n = _job_count(jobs, len(names), cov)
+    if n <= 1:
+        return list(analyse_all(cov, names, show_contexts))
+    _JOB = (cov, show_contexts)
+    try:
+        with multiprocessing.get_context("fork").Pool(n) as pool:
+            parts = pool.map(_work, [names[i::n] for i in range(n)])
+    finally:
+        _JOB = None
+    return [pair for part in parts for pair in part]
+
+
+def _job_count(jobs: int | None, count: int, cov: coverage.Coverage) -> int:
+    if jobs is None:
+        env = os.environ.get("NBCOV_HTML_JOBS", "")
+        jobs = int(env) if env.isdigit() else min(len(os.sched_getaffinity(0)), 4)
+        if count < PARALLEL_MIN:
+            return 1
+    if jobs <= 1 or count < 2:
+        return 1
+    # Forking is only safe from a single-threaded process (not inside a Jupyter kernel), and the data
+    # must be on disk (an in-memory data file, as `[paths]` remapping makes, cannot be shared).
+    if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if cov.config.paths or not os.path.isfile(cov.get_data().data_filename()):
+        return 1
+    return min(jobs, count)
+
+
+# -- the manifest of an incremental report -------------------------------------------------------------
+
+
+class _Manifest:
+    """`nbcov-html.json` (small: fingerprints, numbers, page hashes) and `nbcov-html.fragments`
+    (the rendered source of every file, one after the other; the JSON holds where each one is).
+
+    Plain text rather than JSON for the fragments: reading and writing a few megabytes of HTML
+    stays a matter of milliseconds, which is what makes a one-cell change cheap.
+    """
+
+    NOTE = "nbcov's record of this report's inputs, to re-render only what changed. Not a stable format."
+
+    def __init__(self, settings: str) -> None:
+        self.settings = settings
+        self.entries: dict[str, Entry] = {}
+        self.pages: dict[str, str] = {}
+        self.snippets: dict[str, dict[str, str]] = {}
+        self.assets: list[str] = []
+
+    @classmethod
+    def read(cls, directory: Path, settings: str) -> _Manifest:
+        manifest = cls(settings)
+        try:
+            data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return manifest
+        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+            return manifest
+        # Pages and assets are listed even when the settings changed, so stale files get removed.
+        manifest.pages = dict.fromkeys(data.get("pages", {}), "")
+        manifest.assets = list(data.get("assets", []))
+        if data.get("settings") != settings:
+            return manifest
+        try:
+            blob = (directory / FRAGMENTS).read_bytes()
+        except OSError:
+            return manifest
+        if hashlib.sha256(blob).hexdigest() != data.get("fragments"):
+            return manifest
+        text = blob.decode("utf-8")
+        entries = data.get("entries", {})
+        for entry in entries.values():
+            start, end = entry.pop("at")
+            entry["fragment"] = text[start:end]
+        manifest.entries = entries
+        manifest.pages = data.get("pages", {})
+        manifest.snippets = data.get("snippets", {})
+        return manifest
+
+    def fresh(self, filename: str, key: str, directory: Path) -> bool:
+        return self.pages.get(filename) == key and (directory / filename).is_file()
+
+    def write(self, directory: Path) -> None:
+        fragments: list[str] = []
+        entries = {}
+        at = 0
+        for name, entry in sorted(self.entries.items()):
+            fragment = entry["fragment"]
+            entries[name] = {k: v for k, v in entry.items() if k != "fragment"}
+            entries[name]["at"] = [at, at + len(fragment)]
+            fragments.append(fragment)
+            at += len(fragment)
+        blob = "".join(fragments).encode("utf-8")
+        (directory / FRAGMENTS).write_bytes(blob)
+        data = {
+            "note": self.NOTE,
+            "format": MANIFEST_FORMAT,
+            "settings": self.settings,
+            "assets": self.assets,
+            "pages": dict(sorted(self.pages.items())),
+            "entries": entries,
+            "snippets": dict(sorted(self.snippets.items())),
+            "fragments": hashlib.sha256(blob).hexdigest(),
+        }
+        _write(directory / MANIFEST, json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_bytes(text.encode("utf-8", "replace"))
+
+
+def _page_name(path: str) -> str:
+    """coverage.py's flat name for a path (`z_<hash>_name_py`), reduced to characters safe in a URL."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", flat_rootname(path))
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, dot, ext = name.rpartition(".")
+    candidate, n = name, 1
+    while candidate in taken or candidate == "index.html":
+        n += 1
+        candidate = f"{stem}_{n}{dot}{ext}"
+    taken.add(candidate)
+    return candidate
+
+
+def _sum_tests(entries: list[Entry]) -> dict[str, int]:
+    tests: dict[str, int] = {}
+    for entry in entries:
+        for test, count in entry.get("tests", {}).items():
+            tests[test] = tests.get(test, 0) + count
+    return dict(sorted(tests.items()))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -1,0 +1,292 @@
+"""What the HTML report shows of each measured file, computed with coverage.py's own analysis.
+
+One *entry* per file of the data file (a cell version or a module): its numbers (coverage.py's
+`Numbers`, so every page agrees with `nbcov report --format json`), where a cell sits in its notebook,
+its annotated source already rendered as an HTML fragment, its missed lines for the jump list and,
+with contexts, which tests ran it. Entries are plain JSON-able dicts: the incremental report keeps
+them between runs (`html.py`), keyed by a fingerprint of everything they were made from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import coverage
+from coverage.exceptions import NotPython
+from coverage.files import GlobMatcher, prep_patterns
+from coverage.misc import human_sorted
+from coverage.results import Analysis, Numbers
+
+from nbcov.cells import STORE_DIRNAME
+from nbcov.cov_plugin import CellFileReporter, display_record
+from nbcov.htmlrender import code_lines, summary
+
+#: Bumped whenever an entry's shape or its fragment's markup changes: old entries are not reused.
+ENTRY_FORMAT = 1
+
+#: coverage.py's data schema that `fingerprints` reads in one pass (else it asks file by file).
+_SCHEMA = 7
+
+Entry = dict[str, Any]
+
+
+def report_files(cov: coverage.Coverage) -> list[str]:
+    """The measured files to report, after `[report] include/omit`, as coverage.py selects them."""
+    files = sorted(cov.get_data().measured_files())
+    config = cov.config
+    if config.report_include:
+        matcher = GlobMatcher(prep_patterns(config.report_include), "report_include")
+        files = [f for f in files if matcher.match(f)]
+    if config.report_omit:
+        matcher = GlobMatcher(prep_patterns(config.report_omit), "report_omit")
+        files = [f for f in files if not matcher.match(f)]
+    return files
+
+
+# -- fingerprints: has anything an entry was made from changed? ---------------------------------------
+
+
+def fingerprints(cov: coverage.Coverage, files: list[str], search_dirs: list[Path]) -> dict[str, str | None]:
+    """A hash per file of its measured data, tracer and source (the cell record or the .py file).
+
+    An entry whose fingerprint is unchanged is reused without asking coverage.py to analyse the file
+    again. None means "cannot tell": the file is always analysed.
+    """
+    rows = _data_rows(cov, files)
+    out: dict[str, str | None] = {}
+    for name in files:
+        source = _source_bytes(name, search_dirs)
+        if source is None:
+            out[name] = None
+            continue
+        h = hashlib.sha256()
+        h.update(source)
+        h.update(b"\0")
+        for row in sorted(rows.get(name, ())):
+            h.update(repr(row).encode())
+        out[name] = h.hexdigest()[:32]
+    return out
+
+
+def _data_rows(cov: coverage.Coverage, files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of data for each file: one SQL pass over coverage.py's documented schema when it is
+    the one nbcov knows and the data is on disk, else coverage.py's API file by file."""
+    from coverage.sqldata import SCHEMA_VERSION
+
+    data = cov.get_data()
+    path = data.data_filename()
+    wanted = set(files)
+    rows: dict[str, list[tuple[Any, ...]]] = {f: [] for f in files}
+    if SCHEMA_VERSION == _SCHEMA and path and os.path.isfile(path) and not cov.config.paths:
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+                queries = [
+                    "select f.path, 't', t.tracer from tracer t join file f on f.id = t.file_id",
+                    "select f.path, c.context, l.numbits from line_bits l join file f on f.id = l.file_id"
+                    " join context c on c.id = l.context_id",
+                    "select f.path, c.context, a.fromno, a.tono from arc a join file f on f.id = a.file_id"
+                    " join context c on c.id = a.context_id",
+                ]
+                for query in queries:
+                    for path_, *rest in con.execute(query):
+                        if path_ in wanted:
+                            rows[path_].append(tuple(rest))
+            return rows
+        except sqlite3.Error:
+            rows = {f: [] for f in files}
+    contexts = sorted(data.measured_contexts()) or [""]
+    try:
+        for context in contexts:
+            data.set_query_contexts([f"^{_re_escape(context)}$"] if len(contexts) > 1 else None)
+            for name in files:
+                rows[name].append((context, tuple(sorted(data.arcs(name) or data.lines(name) or ()))))
+    finally:
+        data.set_query_contexts(cov.config.report_contexts)
+    for name in files:
+        rows[name].append(("t", data.file_tracer(name) or ""))
+    return rows
+
+
+def _re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def _source_bytes(name: str, search_dirs: list[Path]) -> bytes | None:
+    """The bytes the file's report is made from: its cell record, or the module's file.
+
+    Cell records are looked for where `nbcov.cells.load_record` looks (string operations here:
+    this runs for every file of every report).
+    """
+    try:
+        with open(name, "rb") as f:
+            return f.read()
+    except OSError:
+        pass
+    parts = name.split(os.sep)
+    if name.endswith(".json") and STORE_DIRNAME in parts:
+        tail = os.sep.join(parts[len(parts) - parts[::-1].index(STORE_DIRNAME) :])
+        for folder in search_dirs:
+            try:
+                with open(os.path.join(folder, STORE_DIRNAME, tail), "rb") as f:
+                    return f.read()
+            except OSError:
+                continue
+    return None
+
+
+# -- analysing a file into an entry ---------------------------------------------------------------------
+
+
+def analyse(cov: coverage.Coverage, name: str, show_contexts: bool) -> Entry | None:
+    """The entry of one measured file, or None when coverage.py would skip it (`ignore_errors`).
+
+    Errors are handled as coverage.py's own reports handle them (`get_analysis_to_report`).
+    """
+    config = cov.config
+    fr = cov._get_file_reporter(name)
+    try:
+        analysis = cov._analyze(name, file_reporter=fr)
+    except NotPython:
+        if fr.should_be_python() and not config.ignore_errors:  # type: ignore[attr-defined]
+            raise
+        if fr.should_be_python():  # type: ignore[attr-defined]
+            cov._warn(f"Couldn't parse Python file '{fr.filename}'", slug="couldnt-parse")
+        return None
+    except Exception as exc:
+        if not config.ignore_errors:
+            raise
+        cov._warn(f"Couldn't parse '{fr.filename}': {exc}".rstrip(), slug="couldnt-parse")
+        return None
+    return _entry(cov, fr, analysis, show_contexts)
+
+
+def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: bool) -> Entry:
+    data = cov.get_data()
+    has_arcs = data.has_arcs()
+    not_measured: set[int] = set(fr.not_measured) if isinstance(fr, CellFileReporter) else set()
+    parser = getattr(fr, "parser", None)
+    multiline: dict[int, int] = dict(getattr(parser, "multiline_map", None) or {})
+    missing_arcs = analysis.missing_branch_arcs() if has_arcs else {}
+    branch_stats = analysis.branch_stats() if has_arcs else {}
+    arcs_executed = analysis.arcs_executed if has_arcs else []
+    by_line = data.contexts_by_lineno(analysis.filename) if show_contexts else {}
+
+    contexts = human_sorted({c for cs in by_line.values() for c in cs})
+    context_ids = {c: i for i, c in enumerate(contexts)}
+    tests: dict[str, int] = {}
+    lines: list[tuple[str, list[tuple[str, str]], str, list[str], list[int]]] = []
+    missed: list[list[Any]] = []
+    for lineno, tokens in enumerate(fr.source_token_lines(), start=1):
+        status = ""
+        notes: list[str] = []
+        if lineno in not_measured:
+            status = "nm"
+        elif lineno in analysis.excluded:
+            status = "exc"
+        elif lineno in analysis.missing:
+            status = "mis"
+        elif has_arcs and lineno in missing_arcs:
+            status = "par"
+            targets = missing_arcs[lineno]
+            if len(targets) == branch_stats[lineno][0]:
+                notes.append(f"line {lineno} didn't jump anywhere: it always raised an exception.")
+            else:
+                notes += [fr.missing_arc_description(lineno, b, arcs_executed) for b in targets]
+        elif lineno in analysis.statements:
+            status = "run"
+        elif (first := multiline.get(lineno)) is not None and first != lineno:
+            # A continuation line of a statement takes that statement's status, drawn lighter.
+            if first in not_measured:
+                status = "nm c"
+            elif first in analysis.excluded:
+                status = "exc c"
+            elif first in analysis.missing:
+                status = "mis c"
+            elif has_arcs and first in missing_arcs:
+                status = "par c"
+            elif first in analysis.statements:
+                status = "run c"
+        if status in ("mis", "par"):
+            missed.append([lineno, status])
+        ctx: list[int] = []
+        if status and by_line.get(lineno):
+            ctx = sorted(context_ids[c] for c in by_line[lineno])
+            if lineno in analysis.statements:
+                for c in by_line[lineno]:
+                    if c:  # "" is data measured outside any context
+                        tests[c] = tests.get(c, 0) + 1
+        short = [_short_note(lineno, t) for t in missing_arcs.get(lineno, ())] if status == "par" else []
+        lines.append((status, tokens, ", ".join(short), notes, ctx))
+
+    entry: Entry = {
+        "format": ENTRY_FORMAT,
+        "name": fr.filename,
+        "nums": dataclasses.asdict(analysis.numbers),
+        "fragment": code_lines(lines, contexts),
+        "summary": summary(analysis.numbers, has_arcs),
+        "missed": missed,
+        "contexts": contexts,
+        "tests": dict(sorted(tests.items())),
+    }
+    if isinstance(fr, CellFileReporter):
+        record = fr.record
+        shown = display_record(record, fr.filename)
+        entry.update(
+            kind="cell",
+            label=shown.label(),
+            notebook=shown.notebook,
+            notebook_path=notebook_path(record.notebook, fr.filename),
+            cell_index=record.cell_index,
+            cell_id=record.cell_id,
+            execution_count=record.execution_count,
+            digest=record.digest,
+            source=record.source,
+        )
+    else:
+        entry.update(kind="module", label=fr.relative_filename())
+    return entry
+
+
+def _short_note(lineno: int, target: int) -> str:
+    # U+202F narrow no-break space, U+219B rightwards arrow with stroke: "12 ↛ 15", as coverage.py.
+    return f"{lineno}\u202f\u219b\u202f{'exit' if target < 0 else target}"
+
+
+def notebook_path(notebook: str | None, name: str) -> str | None:
+    """The absolute path of a record's notebook: records keep it relative to their data folder,
+    which is the folder above `.nbcov/` in the cell's name (as `cov_plugin.display_record` reads it)."""
+    if notebook is None:
+        return None
+    if os.path.isabs(notebook):
+        return os.path.normpath(notebook)
+    parts = name.split(os.sep)
+    if STORE_DIRNAME in parts:
+        data_dir = os.sep.join(parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)]) or os.sep
+    else:
+        data_dir = os.getcwd()
+    return os.path.normpath(os.path.join(data_dir, notebook))
+
+
+def numbers(entries: Iterable[Entry], precision: int) -> Numbers:
+    """coverage.py's Numbers summed over entries (a notebook's cells, a whole report)."""
+    total = Numbers(precision=precision)
+    for entry in entries:
+        total += Numbers(**entry["nums"])
+    return total
+
+
+def analyse_all(cov: coverage.Coverage, names: list[str], show_contexts: bool) -> Iterator[tuple[str, Entry | None]]:
+    """Entries for `names`, keeping one connection to the data file open for all of them."""
+    data = cov.get_data()
+    with data._connect():
+        for name in names:
+            yield name, analyse(cov, name, show_contexts)
