@@ -15,7 +15,7 @@ class LiveKernel:
     """One ipykernel process; `run()` sends an execute_request with JupyterLab's `cellId` metadata."""
 
     def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.km = kernel_manager()
+        self.km = kernel_manager(blocking=True)
         self.km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
         self.kc = self.km.client()
         self.kc.start_channels()

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 
 #: The kernel name meaning "ipykernel on the Python running nbcov".
 CURRENT_PYTHON = "nbcov-current-python"
@@ -34,6 +34,11 @@ class CurrentPythonKernelSpecs(KernelSpecManager):
             raise NoSuchKernel(kernel_name) from None
 
 
-def kernel_manager(kernel_name: str = CURRENT_PYTHON, **kwargs: Any) -> KernelManager:
-    """A KernelManager for `kernel_name` (default: the current Python) that nbclient can drive."""
-    return KernelManager(kernel_name=kernel_name, kernel_spec_manager=CurrentPythonKernelSpecs(), **kwargs)
+def kernel_manager(kernel_name: str = CURRENT_PYTHON, *, blocking: bool = False, **kwargs: Any) -> KernelManager:
+    """A kernel manager for `kernel_name` (default: the current Python).
+
+    Asynchronous by default, as nbclient needs: with a blocking one, nbclient's waits for output
+    block its event loop, and a kernel that dies goes unnoticed until the wait times out.
+    """
+    cls = KernelManager if blocking else AsyncKernelManager
+    return cls(kernel_name=kernel_name, kernel_spec_manager=CurrentPythonKernelSpecs(), **kwargs)
