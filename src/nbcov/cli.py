@@ -59,6 +59,31 @@ def _parser() -> argparse.ArgumentParser:
     html.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
     html.add_argument("-q", "--quiet", action="store_true", help="don't print where the report was written")
     html.set_defaults(func=_html)
+    run = sub.add_parser("run", help="execute notebooks headless, each in a fresh kernel measured from its start")
+    run.add_argument("paths", nargs="+", metavar="NOTEBOOK_OR_DIR")
+    run.add_argument("--source", action="append", default=[], metavar="PKG", help="measure this package or folder (repeatable)")
+    run.add_argument("--branch", action="store_true", default=None, help="measure branch coverage")
+    run.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds a cell may run (default 600; 0: no limit)")
+    run.add_argument("--kernel", default=None, metavar="NAME", help="kernel to use (default: this Python, no kernel spec needed)")
+    run.add_argument("--data-file", help="the data file to write (default: coverage.py's setting, .coverage)")
+    run.add_argument("--append", action="store_true", help="add to the data file instead of replacing it")
+    run.add_argument("--fail-under", type=float, metavar="PCT", help="exit 1 if total coverage is below this")
+    run.add_argument("--report", action="append", default=[], choices=["text", "json", "html", "xml", "lcov"],
+                     help="reports to write after the run (repeatable; default text)")
+    run.add_argument("--output-notebook", metavar="DIR", help="write the executed notebooks here")
+    run.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="run N kernels at once")
+    run.add_argument("--cwd", metavar="DIR", help="working folder of the kernels (default: each notebook's folder)")
+    run.add_argument("--allow-errors", action="store_true", help="go on after a cell raises")
+    run.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
+    run.set_defaults(func=_run)
+
+    comb = sub.add_parser("combine", help="combine data files (and their cell records) into one")
+    comb.add_argument("inputs", nargs="*", metavar="PATH", help="data files or folders (default: the data file's folder)")
+    comb.add_argument("--data-file", help="the data file to write (default: coverage.py's setting, .coverage)")
+    comb.add_argument("--append", action="store_true", help="add to the data file instead of replacing it")
+    comb.add_argument("--keep", action="store_true", help="keep the combined input files")
+    comb.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
+    comb.set_defaults(func=_combine)
     return parser
 
 
@@ -103,6 +128,136 @@ def _html(args: argparse.Namespace) -> int:
     index = write_html(cov, args.directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
     if not args.quiet:
         print(f"Wrote HTML report to {index}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from nbcov import runner
+    from nbcov.combine import combine
+    from nbcov.kernel import CURRENT_PYTHON
+
+    try:
+        notebooks = runner.find_notebooks(args.paths)
+        for notebook in notebooks:
+            runner.read_notebook(notebook)
+    except runner.NotebookError as exc:
+        print(f"nbcov: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not notebooks:
+        print("nbcov: error: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
+        return EXIT_USAGE
+    data_file = Path(args.data_file or _configured_data_file(args.rcfile)).resolve()
+    for stale in runner.pieces_of(data_file):
+        stale.unlink()  # left by an earlier run that was stopped before combining
+    if not args.append:
+        data_file.unlink(missing_ok=True)
+    config = runner.RunConfig(
+        data_file=data_file,
+        timeout=args.timeout or None,
+        kernel_name=args.kernel or CURRENT_PYTHON,
+        cwd=Path(args.cwd).resolve() if args.cwd else None,
+        allow_errors=args.allow_errors,
+        branch=args.branch,
+        source=args.source,
+        rcfile=Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runner.kernel_rcfile(data_file),
+        output_dir=Path(args.output_notebook).resolve() if args.output_notebook else None,
+    )
+    width = max(len(_shown(n)) for n in notebooks)
+
+    def progress(result: runner.NotebookResult) -> None:
+        percent = _piece_percent(result.data_file, args.rcfile)
+        line = f"{result.status.upper():8} {_shown(result.path):{width}}  {result.seconds:6.1f}s  {percent:>5}"
+        print(line, flush=True)
+        if not result.ok and result.status != "skipped":
+            where = f"cell {result.cell_index}" if result.cell_index else "before the first cell"
+            print(f"  {_shown(result.path)} · {where}: {result.message}", flush=True)
+            if result.cell_source:
+                print("  " + "\n  ".join(result.cell_source.splitlines()[:12]), flush=True)
+
+    results = asyncio.run(runner.run_all(notebooks, config, jobs=args.jobs, on_done=progress))
+    pieces = runner.pieces_of(data_file)
+    if pieces:
+        combine(data_file, pieces, args.rcfile, append=True)
+    _summary(results, args.rcfile)
+    code = EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+    if not data_file.exists():
+        print("nbcov: no coverage data was measured", file=sys.stderr)
+        return EXIT_FAILED
+    return max(code, _run_reports(data_file, args))
+
+
+def _shown(path: object) -> str:
+    import os
+
+    text = os.fspath(path)  # type: ignore[call-overload]
+    return os.path.relpath(text) if os.path.isabs(text) and text.startswith(os.getcwd()) else text
+
+
+def _piece_percent(piece: object, rcfile: str | bool) -> str:
+    """The notebook's cells' coverage, from its kernel's own data file."""
+    from pathlib import Path
+
+    from nbcov.cells import is_cell_name
+
+    if piece is None or not Path(str(piece)).exists():
+        return "-"
+    cov = report.open_coverage(str(piece), rcfile)
+    cells = [n for n in cov.get_data().measured_files() if is_cell_name(n)]
+    if not cells:
+        return "-"
+    return report.analyse(cov, cells).totals["percent_covered_display"] + "%"
+
+
+def _summary(results: list, rcfile: str | bool) -> None:  # type: ignore[type-arg]
+    rows = [(r.status, _shown(r.path), f"{r.seconds:.1f}s", f"cell {r.cell_index}" if r.cell_index and not r.ok else "") for r in results]
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    print()
+    width = max(len(r[1]) for r in rows)
+    for status, name, seconds, where in rows:
+        print(f"{status:8} {name:{width}}  {seconds:>7}  {where}".rstrip())
+    print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + f" ({len(results)} notebooks)")
+    print()
+
+
+def _run_reports(data_file: object, args: argparse.Namespace) -> int:
+    """The reports `--report` asked for (text by default), then `--fail-under`."""
+    result = report.load_report(str(data_file), args.rcfile)
+    for kind in args.report or ["text"]:
+        if kind == "text":
+            report.write_text(result, sys.stdout)
+        elif kind == "json":
+            with open("coverage.json", "w", encoding="utf-8") as out:
+                report.write_json(result, out)
+            print("Wrote JSON report to coverage.json")
+        elif kind == "html":
+            from nbcov import html
+
+            index = html.write_html(report.open_coverage(str(data_file), args.rcfile), "htmlcov", show_contexts=True)
+            print(f"Wrote HTML report to {index}")
+        else:
+            cov = report.open_coverage(str(data_file), args.rcfile)
+            out = f"coverage.{kind}"
+            getattr(cov, f"{kind}_report")(outfile=out)
+            print(f"Wrote {kind.upper()} report to {out}")
+    if args.fail_under is not None and result["totals"]["percent_covered"] < args.fail_under:
+        print(f"nbcov: total coverage {result['totals']['percent_covered_display']}% is under {args.fail_under}%", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _combine(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nbcov.combine import combine
+
+    target = Path(args.data_file or _configured_data_file(args.rcfile))
+    count = combine(target, [Path(p) for p in args.inputs], args.rcfile, keep=args.keep, append=args.append)
+    print(f"Combined {count} data files into {target}")
     return EXIT_OK
 
 

@@ -21,6 +21,30 @@ from nbcov import compiler, data
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
 
+# Set by `nbcov run` and the pytest plugin for the kernels they start (see `options_from_environment`).
+ENV_DATA_FILE = "NBCOV_DATA_FILE"
+ENV_BRANCH = "NBCOV_BRANCH"
+ENV_SOURCE = "NBCOV_SOURCE"
+ENV_CELL_CONTEXTS = "NBCOV_CELL_CONTEXTS"
+ENV_SUBPROCESS = "NBCOV_SUBPROCESS"
+
+
+def options_from_environment() -> dict[str, Any]:
+    """Session options a runner passed to its kernel through the environment."""
+    env = os.environ
+    options: dict[str, Any] = {}
+    if env.get(ENV_DATA_FILE):
+        options["data_file"] = env[ENV_DATA_FILE]
+        options["exact_data_file"] = True
+    if env.get(ENV_BRANCH) in ("0", "1"):
+        options["branch"] = env[ENV_BRANCH] == "1"
+    if env.get(ENV_SOURCE):
+        options["source"] = env[ENV_SOURCE].split(os.pathsep)
+    options["cell_contexts"] = env.get(ENV_CELL_CONTEXTS) == "1"
+    options["subprocess"] = env.get(ENV_SUBPROCESS) == "1"
+    return options
+
+
 # Names IPython's %%time gives the body it compiles; coverage.py never traces names starting with "<".
 _TIMED_BODY_NAMES = ("<timed exec>", "<timed eval>")
 
@@ -84,7 +108,8 @@ class Session:
 
     def __init__(self, shell: Any, **options: Any) -> None:
         self.shell = shell
-        self.options = options
+        given = {k: v for k, v in options.items() if v is not None}
+        self.options = {**options_from_environment(), **given}
         self.cov: coverage.Coverage | None = None
         self.target = ""
         self.store: CellStore | None = None
@@ -112,12 +137,15 @@ class Session:
             data_file=None,  # measured data stays in memory; nbcov writes the data file itself
             config_file=self.options.get("config_file", True),
             branch=self.options.get("branch"),
+            source=self.options.get("source"),
         )
         configured_data_file = self.options.get("data_file") or cov.get_option("run:data_file")
         self.target = os.path.abspath(str(configured_data_file))
-        if cov.get_option("run:parallel"):
+        if cov.get_option("run:parallel") and not self.options.get("exact_data_file"):
             self.target = f"{self.target}.{_parallel_suffix()}"
         self.store = CellStore(os.path.dirname(self.target))
+        if self.options.get("subprocess"):
+            self._measure_subprocesses(cov)
 
         self.cell_dir = self._find_cell_dir()
         self._include_cells(cov)
@@ -253,6 +281,18 @@ class Session:
         """The coverage.py core that measures: CTracer, PyTracer or SysMonitor."""
         return self._core if self.cov is not None else "stopped"
 
+    def _measure_subprocesses(self, cov: coverage.Coverage) -> None:
+        """Measure the Pythons the notebook starts (coverage.py's `patch = subprocess`).
+
+        They save parallel data files named after this kernel's data file, which `nbcov run` and
+        `coverage combine` pick up.
+        """
+        if cov.config.config_file is None:
+            self._warn("subprocesses are not measured: coverage.py needs a configuration file for that")
+            return
+        cov.set_option("run:patch", sorted({*(cov.get_option("run:patch") or []), "subprocess"}))
+        cov.set_option("run:data_file", self.target)
+
     def _find_cell_dir(self) -> str:
         """The folder the shell's cell file names live in (ipykernel: $TMPDIR/ipykernel_<pid>)."""
         proposed = self.shell.compile.get_code_name("", "", 0)
@@ -301,6 +341,8 @@ class Session:
         else:
             record = self._new_record(frame.raw, transformed, frame.cell_id, number)
             frame.record = record
+            if self.options.get("cell_contexts") and len(self._stack) == 1:
+                self.switch_context(cell_context(record))
         return self._claim(name, _Compiled(record, frame.offset))
 
     def compiling(self, filename: str, source: Any) -> tuple[str, Any]:
@@ -385,6 +427,8 @@ class Session:
             self._stack.pop()
         if not self._stack:
             self._shifted.clear()
+            if self.options.get("cell_contexts"):
+                self.switch_context("")
             self.save()
 
     # -- saving -----------------------------------------------------------------------------------
@@ -488,6 +532,12 @@ class Session:
             "branch": bool(self.cov.get_option("run:branch")) if self.cov else None,
             "last_error": self.last_error,
         }
+
+
+def cell_context(record: CellRecord) -> str:
+    """The coverage context a runner records a cell under: `notebooks/x.ipynb|cell 3`."""
+    where = f"cell {record.cell_index}" if record.cell_index else f"In [{record.execution_count}]"
+    return f"{record.notebook or 'ipython'}|{where}"
 
 
 def _traceable(name: str) -> bool:

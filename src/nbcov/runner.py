@@ -1,0 +1,284 @@
+"""Running notebooks headless with coverage from kernel start: one fresh kernel per notebook.
+
+Used by `nbcov run` and the pytest plugin. Coverage starts inside the kernel before the first cell
+(the kernel loads nbcov as an IPython extension), and the kernel saves its data after every cell, so
+a cell that raises, times out or kills the kernel loses at most that cell. Nothing is injected into
+the notebook: no hidden cells, execution counts as the author sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from nbcov import session as kernel_env
+from nbcov.kernel import CURRENT_PYTHON, kernel_manager
+
+
+class NotebookError(Exception):
+    """A path that is not a readable, valid notebook."""
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """How to run notebooks (the options of `nbcov run` and of the pytest plugin)."""
+
+    data_file: Path  # the data file the kernels' pieces are named after (`<data_file>.nb-…`)
+    timeout: float | None = 600  # per cell, seconds
+    kernel_name: str = CURRENT_PYTHON
+    cwd: Path | None = None  # None: each notebook's own folder
+    allow_errors: bool = False
+    branch: bool | None = None
+    source: Sequence[str] = ()
+    rcfile: Path | None = None  # the coverage configuration the kernels read
+    cell_contexts: bool = True
+    subprocesses: bool = True
+    output_dir: Path | None = None
+    root: Path = dataclasses.field(default_factory=Path.cwd)  # where notebook paths are shown from
+
+
+@dataclasses.dataclass
+class NotebookResult:
+    """What happened to one notebook."""
+
+    path: Path
+    status: str  # passed, failed, timeout, died, skipped
+    seconds: float = 0.0
+    cell_index: int | None = None  # 1-based position of the cell that failed
+    cell_source: str = ""
+    message: str = ""
+    data_file: Path | None = None
+    notebook: Any = None  # the executed notebook
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("passed", "skipped")
+
+
+def find_notebooks(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The notebooks named, folders searched recursively (checkpoints left out); errors for the rest."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise NotebookError(f"{raw}: no such file or folder")
+    return found
+
+
+def read_notebook(path: Path) -> Any:
+    """Read and validate a notebook, or raise NotebookError with nbformat's message."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+    except nbformat.reader.NotJSONError as exc:
+        raise NotebookError(f"{path}: not a notebook (not valid JSON): {_first_line(exc)}") from exc
+    except nbformat.ValidationError as exc:
+        raise NotebookError(f"{path}: not a valid notebook: {_first_line(exc)}") from exc
+    except (OSError, UnicodeDecodeError, ValueError, KeyError) as exc:
+        raise NotebookError(f"{path}: cannot read the notebook: {_first_line(exc)}") from exc
+    return nb
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class _Client(NotebookClient):
+    """nbclient, sending each cell's id in its execute request as JupyterLab does.
+
+    nbclient sends none, so kernels could only place cells by matching their source; with the id,
+    two cells with the same source are told apart without guessing.
+    """
+
+    current_cell: Any = None
+    current_index: int | None = None
+
+    async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+        self.current_cell, self.current_index = cell, cell_index
+        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+
+    async def async_start_new_kernel_client(self) -> Any:
+        kc = await super().async_start_new_kernel_client()
+        plain_execute = kc.execute
+
+        def execute(code: str, *args: Any, **kwargs: Any) -> str:
+            cell_id = self.current_cell.get("id") if self.current_cell is not None else None
+            if not cell_id:
+                return plain_execute(code, *args, **kwargs)
+            content = {
+                "code": code,
+                "silent": False,
+                "store_history": kwargs.get("store_history", True),
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": kwargs.get("stop_on_error", True),
+            }
+            msg = kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
+            kc.shell_channel.send(msg)
+            return str(msg["header"]["msg_id"])
+
+        kc.execute = execute
+        return kc
+
+
+async def run_notebook(path: Path, config: RunConfig, index: int = 0) -> NotebookResult:
+    """Execute one notebook in a fresh kernel that measures coverage from its start."""
+    nb = read_notebook(path)
+    meta = nb.metadata.get("nbcov", {}) or {}
+    execution = nb.metadata.get("execution", {}) or {}  # nbmake's keys, for notebooks that have them
+    if meta.get("skip") or execution.get("skip"):
+        return NotebookResult(path, "skipped", message="skipped by the notebook's metadata")
+    piece = Path(f"{config.data_file}.nb{index}-{secrets.token_hex(4)}")
+    env = _kernel_env(path, piece, config)
+    cwd = config.cwd or path.parent
+    timeout = execution.get("timeout", config.timeout)
+    allow_errors = bool(config.allow_errors or meta.get("allow_errors") or execution.get("allow_errors"))
+    km = kernel_manager(config.kernel_name)
+    client = _Client(
+        nb,
+        km=km,
+        timeout=timeout,
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(cwd)}},
+        extra_arguments=["--ext=nbcov"],
+        shutdown_kernel="graceful",
+    )
+    started = time.monotonic()
+    result = NotebookResult(path, "passed", data_file=piece, notebook=nb)
+    try:
+        await client.async_execute(env=env)
+    except CellTimeoutError:
+        _fill(result, client, "timeout", f"the cell ran longer than {timeout} s and was interrupted")
+        # Interrupted, the cell ends like any cell: the kernel saves what it ran.
+        await _interrupt(km)
+    except DeadKernelError:
+        _fill(result, client, "died", "the kernel died while running the cell")
+    except CellExecutionError as exc:
+        _fill(result, client, "failed", _traceback_text(exc))
+    finally:
+        # nbclient leaves a kernel it did not start running: shut it down (it saves on the way out).
+        await _shutdown(km)
+    result.seconds = time.monotonic() - started
+    if config.output_dir is not None:
+        _write_output(nb, path, config)
+    return result
+
+
+async def _interrupt(km: Any, wait: float = 5.0) -> None:
+    try:
+        await km.interrupt_kernel()
+        client = km.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=wait)
+        finally:
+            client.stop_channels()
+    except Exception:  # a kernel that does not come back is shut down (or killed) next
+        pass
+
+
+async def _shutdown(km: Any) -> None:
+    try:
+        if await km.is_alive():
+            await km.shutdown_kernel(now=False)
+    except Exception:
+        pass
+    finally:
+        km.cleanup_resources()
+
+
+def _kernel_env(path: Path, piece: Path, config: RunConfig) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "JPY_SESSION_NAME": str(path.resolve()),
+            kernel_env.ENV_DATA_FILE: str(piece),
+            kernel_env.ENV_CELL_CONTEXTS: "1" if config.cell_contexts else "0",
+            kernel_env.ENV_SUBPROCESS: "1" if config.subprocesses else "0",
+        }
+    )
+    if config.branch is not None:
+        env[kernel_env.ENV_BRANCH] = "1" if config.branch else "0"
+    if config.source:
+        env[kernel_env.ENV_SOURCE] = os.pathsep.join(config.source)
+    if config.rcfile is not None:
+        env["COVERAGE_RCFILE"] = str(config.rcfile)
+    return env
+
+
+def _fill(result: NotebookResult, client: _Client, status: str, message: str) -> None:
+    result.status = status
+    result.message = message
+    if client.current_index is not None:
+        result.cell_index = client.current_index + 1
+        result.cell_source = client.current_cell.get("source", "")
+
+
+def _traceback_text(exc: CellExecutionError) -> str:
+    """The error part of nbclient's message: the traceback, without the cell source it repeats."""
+    text = str(exc)
+    return text.split("------------------\n", 2)[-1].strip() if "------------------" in text else text
+
+
+def _write_output(nb: Any, path: Path, config: RunConfig) -> None:
+    assert config.output_dir is not None
+    try:
+        relative = path.resolve().relative_to(config.root.resolve())
+    except ValueError:
+        relative = Path(path.name)
+    target = config.output_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(target))
+
+
+async def run_all(
+    paths: Sequence[Path], config: RunConfig, jobs: int = 1, on_done: Any = None
+) -> list[NotebookResult]:
+    """Run notebooks, `jobs` kernels at a time; `on_done(result)` is called as each one ends."""
+    gate = asyncio.Semaphore(max(1, jobs))
+
+    async def one(index: int, path: Path) -> NotebookResult:
+        async with gate:
+            result = await run_notebook(path, config, index)
+        if on_done is not None:
+            on_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(paths))))
+
+
+def pieces_of(data_file: Path) -> list[Path]:
+    """The parallel data files kernels (and the processes they started) wrote for `data_file`."""
+    return sorted(p for p in data_file.parent.glob(data_file.name + ".*") if p.is_file())
+
+
+def kernel_rcfile(data_file: Path) -> Path:
+    """The coverage configuration file the kernels should read.
+
+    The user's, found from here as coverage.py finds it; else an empty one (coverage.py measures
+    subprocesses only when it has a configuration file to hand them).
+    """
+    import coverage
+
+    found = coverage.Coverage().config.config_file
+    if found:
+        return Path(found).resolve()
+    folder = Path(tempfile.mkdtemp(prefix="nbcov-rc-"))
+    rc = folder / ".coveragerc"
+    rc.write_text("# nbcov run: no coverage configuration was found\n[run]\n", encoding="utf-8")
+    return rc
