@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import secrets
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+from nbformat.validator import get_validator
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from nbcov import session as kernel_env
@@ -83,15 +85,26 @@ def find_notebooks(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 def read_notebook(path: Path) -> Any:
     """Read and validate a notebook, or raise NotebookError with nbformat's message."""
     try:
-        nb = nbformat.read(str(path), as_version=4)
-        nbformat.validate(nb)
-    except nbformat.reader.NotJSONError as exc:
-        raise NotebookError(f"{path}: not a notebook (not valid JSON): {_first_line(exc)}") from exc
-    except nbformat.ValidationError as exc:
-        raise NotebookError(f"{path}: not a valid notebook: {_first_line(exc)}") from exc
-    except (OSError, UnicodeDecodeError, ValueError, KeyError) as exc:
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
         raise NotebookError(f"{path}: cannot read the notebook: {_first_line(exc)}") from exc
-    return nb
+    except ValueError as exc:
+        raise NotebookError(f"{path}: not a notebook (not valid JSON): {_first_line(exc)}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
+        raise NotebookError(f"{path}: not a notebook (no nbformat version)")
+    # Validated against nbformat's schema as written, before nbformat converts it: conversion of a
+    # malformed notebook fails with errors that say nothing about what is wrong.
+    validator = get_validator(version=raw["nbformat"], version_minor=raw.get("nbformat_minor", 0))
+    if validator is None:
+        raise NotebookError(f"{path}: unsupported nbformat version {raw['nbformat']}")
+    errors = list(validator.iter_errors(raw))
+    if errors:
+        raise NotebookError(f"{path}: not a valid notebook: {errors[0].message}")
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as exc:  # a schema-valid notebook nbformat still cannot convert
+        raise NotebookError(f"{path}: not a valid notebook: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -195,11 +208,11 @@ async def _interrupt(km: Any, wait: float = 5.0) -> None:
 async def _shutdown(km: Any) -> None:
     try:
         if await km.is_alive():
-            await km.shutdown_kernel(now=False)
-    except Exception:
+            await km.shutdown_kernel(now=False)  # also cleans up its files
+        else:
+            await km.cleanup_resources()  # a dead kernel leaves its connection file behind
+    except Exception:  # the notebook's result is known; a kernel that will not go is not its fault
         pass
-    finally:
-        km.cleanup_resources()
 
 
 def _kernel_env(path: Path, piece: Path, config: RunConfig) -> dict[str, str]:

@@ -1,0 +1,135 @@
+"""The pytest plugin: `pytest --nbcov` runs notebooks as tests, their coverage joined to pytest-cov's."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbcov import runner
+
+_counter = itertools.count()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nbcov", "coverage of notebook cells")
+    group.addoption("--nbcov", action="store_true", help="collect .ipynb files as tests and measure their cells")
+    group.addoption("--nbcov-timeout", type=float, default=None, metavar="S", help="seconds a cell may run (default 600)")
+    parser.addini("nbcov_timeout", "seconds a notebook cell may run under --nbcov", default="600")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
+    if parent.config.getoption("nbcov") and file_path.suffix == ".ipynb" and ".ipynb_checkpoints" not in file_path.parts:
+        return NotebookFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("nbcov"):
+        return
+    controller = _pytest_cov(config)
+    if controller is not None:
+        # pytest-cov reports with a Coverage object it creates but has not used yet: naming the plugin
+        # there lets its report show notebook cells (their data joins through its combine).
+        for cov in (getattr(controller, "combining_cov", None), getattr(controller, "cov", None)):
+            if cov is not None:
+                plugins = list(cov.get_option("run:plugins") or [])
+                if "nbcov" not in plugins:
+                    cov.set_option("run:plugins", [*plugins, "nbcov"])
+    config.stash[_CONFIG] = _run_config(config, controller)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Without pytest-cov, combine the kernels' data into the data file, as `nbcov run` does."""
+    config = session.config
+    if not config.getoption("nbcov") or _pytest_cov(config) is not None or hasattr(config, "workerinput"):
+        return
+    run_config = config.stash.get(_CONFIG, None)
+    if run_config is None:
+        return
+    pieces = runner.pieces_of(run_config.data_file)
+    if pieces:
+        from nbcov.combine import combine
+
+        combine(run_config.data_file, pieces, append=True)
+
+
+_CONFIG = pytest.StashKey[runner.RunConfig]()
+
+
+def _pytest_cov(config: pytest.Config) -> Any:
+    plugin = config.pluginmanager.getplugin("_cov")
+    return getattr(plugin, "cov_controller", None) if plugin is not None else None
+
+
+def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
+    """Kernels measure what pytest-cov measures (source, branch, configuration, data file)."""
+    timeout = config.getoption("nbcov_timeout") or float(config.getini("nbcov_timeout"))
+    if controller is not None:
+        cov = controller.cov
+        data_file = Path(os.path.abspath(cov.config.data_file))
+        rc = cov.config.config_file
+        return runner.RunConfig(
+            data_file=data_file,
+            timeout=timeout,
+            branch=bool(controller.cov_branch) if controller.cov_branch is not None else None,
+            source=[s for s in (controller.cov_source or []) if s],
+            rcfile=Path(rc).resolve() if rc else runner.kernel_rcfile(data_file),
+            root=Path(str(config.rootpath)),
+        )
+    import coverage
+
+    data_file = Path(os.path.abspath(coverage.Coverage().get_option("run:data_file") or ".coverage"))
+    if not hasattr(config, "workerinput"):
+        for stale in runner.pieces_of(data_file):
+            stale.unlink()
+        data_file.unlink(missing_ok=True)
+    return runner.RunConfig(
+        data_file=data_file, timeout=timeout, rcfile=runner.kernel_rcfile(data_file), root=Path(str(config.rootpath))
+    )
+
+
+class NotebookFile(pytest.File):
+    def collect(self) -> Any:
+        yield NotebookItem.from_parent(self, name=self.path.name)
+
+
+class NotebookFailure(Exception):
+    def __init__(self, result: runner.NotebookResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class NotebookItem(pytest.Item):
+    """A whole notebook, executed in a fresh kernel measured from its start."""
+
+    def runtest(self) -> None:
+        try:
+            nb = runner.read_notebook(self.path)
+        except runner.NotebookError as exc:
+            raise NotebookFailure(runner.NotebookResult(self.path, "invalid", message=str(exc))) from None
+        if (nb.metadata.get("nbcov") or {}).get("skip") or (nb.metadata.get("execution") or {}).get("skip"):
+            pytest.skip("skipped by the notebook's metadata")
+        config = self.config.stash[_CONFIG]
+        result = asyncio.run(runner.run_notebook(self.path, config, next(_counter)))
+        if not result.ok:
+            raise NotebookFailure(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if not isinstance(excinfo.value, NotebookFailure):
+            return super().repr_failure(excinfo)
+        result = excinfo.value.result
+        where = f"cell {result.cell_index}" if result.cell_index else "the notebook"
+        lines = [f"{self.path.name} · {where}: {result.status}"]
+        if result.cell_source:
+            lines += ["-" * 40, result.cell_source, "-" * 40]
+        lines.append(result.message)
+        return "\n".join(lines)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"notebook {self.name}"
