@@ -9,7 +9,7 @@ PY313 := $(call find_python,3.13)
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-3.11 test-3.12 test-3.13 bench clean
+.PHONY: demo test test-3.11 test-3.12 test-3.13 bench clean browser
 
 # .venv is the main environment (Python 3.12); .venv-3.11 and .venv-3.13 exist for the test matrix.
 $(VENV)/.installed: pyproject.toml
@@ -31,18 +31,29 @@ demo: $(VENV)/.installed
 
 test: test-3.12 test-3.11 test-3.13
 
-test-3.12: $(VENV)/.installed
+# Every suite needs all three environments: some tests combine data measured by two Pythons.
+VENVS := $(VENV)/.installed .venv-3.11/.installed .venv-3.13/.installed
+
+# Headless Chromium for the HTML report's browser tests (tests/test_html.py): Debian's package, driven by
+# Python Playwright with executable_path=/usr/bin/chromium. Never `playwright install` (no browser download).
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test-3.12: $(VENVS) browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-3.11: .venv-3.11/.installed
+test-3.11: $(VENVS) browser
 	.venv-3.11/bin/python -m pytest $(PYTEST_ARGS)
 
-test-3.13: .venv-3.13/.installed
+test-3.13: $(VENVS) browser
 	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed .venv-3.13/.installed
+	$(VENV)/bin/python -m pip install -q pyperformance
+	.venv-3.13/bin/python -m pip install -q pyperformance
 	$(VENV)/bin/python bench/run.py
 	.venv-3.13/bin/python bench/run.py
+	$(VENV)/bin/python bench/covtest_bench.py
 
 clean:
 	rm -rf .venv .venv-3.11 .venv-3.13 reports test-artifacts .coverage .nbcov
