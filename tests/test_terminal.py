@@ -21,12 +21,18 @@ exit
 """
 
 
-def test_terminal_ipython_cells_are_measured_and_named_by_prompt(tmp_path: Path) -> None:
+def run_ipython(session: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Terminal IPython reading `session` as typed input (its simple prompt reads a pipe)."""
     result = subprocess.run(
         [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--HistoryManager.hist_file=:memory:"],
-        input=SESSION, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        input=session, cwd=cwd, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_terminal_ipython_cells_are_measured_and_named_by_prompt(tmp_path: Path) -> None:
+    run_ipython(SESSION, tmp_path)
     cells = {c["name"]: c for c in report_json(tmp_path)["cells"]}
     assert cells["In [2]"]["executed_lines"] == [1, 2, 3, 4]
     assert cells["In [2]"]["notebook"] is None
@@ -51,12 +57,7 @@ exit
 
 
 def test_covtest_in_terminal_ipython_prints_a_coloured_report(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--HistoryManager.hist_file=:memory:"],
-        input=COVTEST_SESSION, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = run_ipython(COVTEST_SESSION, tmp_path).stdout
     assert "1 passed" in out
     assert "nbcov · 1 of 1 tests passed" in out and "In [2]" in out
     assert "\x1b[31m   4 !     return -1\x1b[0m" in out  # the missed line, in red
