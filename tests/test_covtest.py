@@ -165,3 +165,19 @@ def test_per_test_contexts_are_exact_under_sysmon(tmp_path: Path, monkeypatch: p
     assert answers["sysmon"][1].split() == [
         "nb.ipynb::TestZero::test_zero", "nb.ipynb::test_neg[-1]", "nb.ipynb::test_neg[-2]", "nb.ipynb::test_pos",
     ]
+
+
+def test_asserts_are_rewritten_in_covtest_cells_only(tmp_path: Path) -> None:
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            "%load_ext nbcov",
+            "# a comment first: pytest's added imports once broke such cells\nimport sys\nplain = sys.modules['__main__']",
+            "try:\n    assert 1 == 2\nexcept AssertionError as e:\n    print('plain:', repr(str(e)))",
+            "%%covtest\n# comment first here too\ndef test_eq():\n    assert [1, 2] == [1, 3]",
+        ],
+    )
+    executed = execute_notebook(nb)
+    assert "plain: ''" in outputs(executed, 3)[0]  # the notebook's own code keeps plain asserts
+    text, _ = outputs(executed, 4)
+    assert "assert [1, 2] == [1, 3]" in text and "At index 1 diff: 2 != 3" in text

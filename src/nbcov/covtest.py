@@ -206,4 +206,11 @@ class AssertRewriter(ast.NodeTransformer):
             from _pytest.assertion.rewrite import rewrite_asserts
 
             rewrite_asserts(node, b"", None, None)
+            # pytest gives the imports it adds a start line but no end line; compiling a cell whose
+            # first statement is not on line 1 then fails ("AST node line range (2, 1)").
+            for child in ast.walk(node):
+                lineno = getattr(child, "lineno", None)
+                if lineno is not None and (getattr(child, "end_lineno", None) or 0) < lineno:
+                    child.end_lineno = lineno  # type: ignore[attr-defined]
+                    child.end_col_offset = getattr(child, "col_offset", 0)  # type: ignore[attr-defined]
         return node

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+from collections.abc import Iterator
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -22,7 +24,6 @@ class _State:
     def __init__(self) -> None:
         self.options = Options()
         self.session: Session | None = None
-        self.rewriter: AssertRewriter | None = None
 
 
 def _state(shell: Any) -> _State:
@@ -54,7 +55,6 @@ def autoconfig(shell: Any = None, **options: Any) -> Options:
     state = _state(shell)
     state.options.update(**options)
     opts = state.options
-    _set_rewriter(shell, state, opts.rewrite_asserts)
 
     if opts.coverage is False:
         if state.session is not None:
@@ -73,22 +73,12 @@ def autoconfig(shell: Any = None, **options: Any) -> Options:
     return opts
 
 
-def _set_rewriter(shell: Any, state: _State, enabled: bool) -> None:
-    if enabled and state.rewriter is None:
-        state.rewriter = AssertRewriter()
-        shell.ast_transformers.append(state.rewriter)
-    elif not enabled and state.rewriter is not None:
-        shell.ast_transformers.remove(state.rewriter)
-        state.rewriter = None
-
-
 def unload(shell: Any) -> None:
     state = getattr(shell, _STATE_ATTR, None)
     if state is None:
         return
     if state.session is not None:
         state.session.stop()
-    _set_rewriter(shell, state, False)
     delattr(shell, _STATE_ATTR)
 
 
@@ -111,7 +101,8 @@ class NbcovMagics(Magics):
         if tests_only:
             session.resume()
         try:
-            result = self.shell.run_cell(cell)
+            with _rewritten_asserts(self.shell, opts.rewrite_asserts):
+                result = self.shell.run_cell(cell)
             if not result.success:
                 return
             run = run_tests(self.shell, session, opts, line)
@@ -201,6 +192,24 @@ class NbcovMagics(Magics):
             print(answer_who(cov, args.location, args.test, args.redundant))
         except query.QueryError as exc:
             print(f"%nbcov who: {exc}")
+
+
+@contextlib.contextmanager
+def _rewritten_asserts(shell: Any, enabled: bool) -> Iterator[None]:
+    """pytest's assertion rewriting for the `%%covtest` cell, where tests are written.
+
+    Only there, as pytest rewrites test modules and not the code under test: rewritten asserts in
+    the notebook's own code would slow it down and change what it runs.
+    """
+    if not enabled:
+        yield
+        return
+    rewriter = AssertRewriter()
+    shell.ast_transformers.append(rewriter)
+    try:
+        yield
+    finally:
+        shell.ast_transformers.remove(rewriter)
 
 
 def answer_who(cov: Any, location: str | None, test: str | None, redundant: bool) -> str:

@@ -31,7 +31,7 @@ class Options:
     clean: str | Literal[False] = "[Tt]est*"
     #: Make a `%%covtest` cell raise when tests fail, so headless runs (nbclient, CI) fail.
     raise_on_error: bool = False
-    #: Rewrite `assert` in cells the way pytest does, for detailed failure messages.
+    #: Rewrite `assert` in `%%covtest` cells the way pytest does, for detailed failure messages.
     rewrite_asserts: bool = True
 
     def update(self, **changes: Any) -> None:
