@@ -7,7 +7,8 @@ PY312 := $(call find_python,3.12)
 PY313 := $(call find_python,3.13)
 
 VENV := .venv
-PYTEST_ARGS ?=
+# Two workers: most of a test is waiting for a kernel or a subprocess, so 2 cores run 2 well.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test test-3.11 test-3.12 test-3.13 bench clean browser
 
