@@ -170,3 +170,13 @@ def test_the_nbcov_magic_saves_stops_and_reports(tmp_path: Path) -> None:
     assert "stopped" in text(7)
     assert "invalid choice: 'bogus'" in text(9)
     assert 8 not in cells_by_index(report_json(tmp_path))
+
+
+def test_a_corrupt_data_file_is_kept_aside_and_measuring_goes_on(tmp_path: Path) -> None:
+    (tmp_path / ".coverage").write_bytes(b"not sqlite at all")
+    nb = make_notebook(tmp_path / "nb.ipynb", ["%load_ext nbcov", "x = 1"])
+    executed = execute_notebook(nb)
+    warning = "".join(o.get("text", "") for o in executed.cells[0].outputs)
+    assert "is not a usable coverage data file" in warning and ".coverage-nbcov-corrupt" in warning
+    assert (tmp_path / ".coverage-nbcov-corrupt").read_bytes() == b"not sqlite at all"  # nothing lost
+    assert cells_by_index(report_json(tmp_path))[2]["executed_lines"] == [1]
