@@ -8,7 +8,7 @@ PY313 := $(call find_python,3.13)
 
 VENV := .venv
 # Two workers: most of a test is waiting for a kernel or a subprocess, so 2 cores run 2 well.
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: demo test test-3.11 test-3.12 test-3.13 bench clean browser
 
@@ -55,6 +55,8 @@ bench: $(VENV)/.installed .venv-3.13/.installed
 	$(VENV)/bin/python bench/run.py
 	.venv-3.13/bin/python bench/run.py
 	$(VENV)/bin/python bench/covtest_bench.py
+	$(VENV)/bin/python bench/run_bench.py
+	$(VENV)/bin/python bench/html_bench.py
 
 clean:
 	rm -rf .venv .venv-3.11 .venv-3.13 reports test-artifacts .coverage .nbcov

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     html = sub.add_parser("html", help="write an HTML report: each notebook shown as a notebook, with its coverage")
     html.add_argument("data_file_pos", nargs="?", metavar="DATA_FILE", help="the data file (default: .coverage)")
     html.add_argument("--data-file", help="the data file (default: coverage.py's setting, .coverage)")
-    html.add_argument("-d", "--directory", default="htmlcov", help="where to write the report (default: htmlcov)")
+    html.add_argument("-d", "--directory", help="where to write the report (default: [html] directory, htmlcov)")
     html.add_argument("--title", help="the report's title")
     html.add_argument("--show-contexts", action="store_true", help="show which tests (contexts) ran each line")
     html.add_argument("--notebook", action="append", metavar="PATH",
@@ -125,7 +125,8 @@ def _html(args: argparse.Namespace) -> int:
     cov = report.open_coverage(data_file, args.rcfile)
     show_contexts = args.show_contexts or bool(cov.get_option("html:show_contexts"))
     title = args.title or cov.get_option("html:title")
-    index = write_html(cov, args.directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
+    directory = args.directory or cov.get_option("html:directory") or "htmlcov"
+    index = write_html(cov, directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
     if not args.quiet:
         print(f"Wrote HTML report to {index}")
     return EXIT_OK

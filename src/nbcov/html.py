@@ -8,14 +8,20 @@ The report is a folder: `index.html`, one page per notebook and per measured mod
 JavaScript file. It opens from disk with no server and no network, and its pages forbid remote loads
 (Content-Security-Policy). The same data gives byte-identical files.
 
-It is incremental: `nbcov-html.json` in the folder keeps, per measured file, a fingerprint of what
-its part of the report was made from (its data rows, its cell record or source file) with the numbers
-and the rendered source, and per page a hash of its inputs. A file whose fingerprint is unchanged is
-not analysed again, and a page whose inputs are unchanged is not written again.
+It is incremental: `nbcov-html.json` and `nbcov-html.fragments` in the folder keep, per measured file,
+a fingerprint of what its part of the report was made from (its data rows, its cell record or source
+file) with the numbers and the rendered source, and per page a hash of its inputs. A file whose
+fingerprint is unchanged is not analysed again, and a page whose inputs are unchanged is not written
+again. Large reports are analysed in forked worker processes (`_analyse`).
+
+Modules: `htmldata` (coverage.py's analysis of one file -> an entry), `htmlrender` (escaping, source
+lines, index and module pages), `htmlnotebook` (notebook files, Markdown, outputs, notebook pages),
+`htmlfiles/` (the CSS and JavaScript).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -29,6 +35,7 @@ from typing import Any
 
 import coverage
 from coverage import CoverageData
+from coverage.exceptions import CoverageException
 from coverage.files import flat_rootname
 from coverage.misc import human_sorted
 from coverage.results import Numbers
@@ -45,6 +52,9 @@ MANIFEST = "nbcov-html.json"
 FRAGMENTS = "nbcov-html.fragments"
 MANIFEST_FORMAT = 1
 ASSET_DIR = Path(__file__).with_name("htmlfiles")
+
+#: The names of the files a report writes (pages and assets), the only ones it ever deletes.
+_OURS = re.compile(r"[A-Za-z0-9_-]+\.html|nbcov_[0-9a-f]+\.(css|js)")
 
 #: Below this many files to analyse, worker processes cost more than they save.
 PARALLEL_MIN = 200
@@ -105,14 +115,17 @@ class _Report:
 
         assets = self._assets()
         settings = cache_key(
-            MANIFEST_FORMAT, ENTRY_FORMAT, __version__, coverage.__version__, sys.version_info[:2],
+            MANIFEST_FORMAT, ENTRY_FORMAT, _code_version(), __version__, coverage.__version__, sys.version_info[:2],
             os.getcwd(), os.path.abspath(data_file), self.branch, self.show_contexts, self.precision,
             self.cov.config.exclude_list, self.cov.config.partial_list, self.cov.config.partial_always_list,
             self.cov.config.report_contexts, self.title, sorted(assets.items()),
         )
         old = _Manifest.read(self.directory, settings)
         todo = [f for f in files if fps[f] is None or f not in old.entries or old.entries[f].get("fp") != fps[f]]
-        fresh = dict(_analyse(self.cov, todo, self.show_contexts, self.jobs))
+        try:
+            fresh = dict(_analyse(self.cov, todo, self.show_contexts, self.jobs))
+        except CoverageException as exc:
+            raise DataFileError(f"Can't report {data_file}: {exc}") from exc
 
         entries: list[Entry] = []
         for name in files:
@@ -131,10 +144,10 @@ class _Report:
         rows = self._notebook_pages(entries, common, old, new) + self._module_pages(entries, common, old, new)
         self._write_assets(assets)
         index = self._index(rows, common)
-        for stale in set(old.pages) - set(new.pages):
-            (self.directory / stale).unlink(missing_ok=True)
-        for stale in set(old.assets) - set(assets.values()):
-            (self.directory / stale).unlink(missing_ok=True)
+        # Only names this module makes are ever removed, whatever an old manifest says.
+        for stale in (set(old.pages) | set(old.assets)) - set(new.pages) - set(assets.values()):
+            if _OURS.fullmatch(stale) and stale != "index.html":
+                (self.directory / stale).unlink(missing_ok=True)
         new.assets = sorted(assets.values())
         new.write(self.directory)
         return index
@@ -253,14 +266,18 @@ class _Report:
 
 # -- analysis, in worker processes for large reports ---------------------------------------------------
 
-_JOB: tuple[coverage.Coverage, bool] | None = None
-
-
-def _work(names: list[str]) -> list[tuple[str, Entry | None]]:
-    assert _JOB is not None
-    cov, show_contexts = _JOB
-    _own_data(cov)
-    return list(analyse_all(cov, names, show_contexts))
+def _work(cov: coverage.Coverage, names: list[str], show_contexts: bool, out: Any) -> None:
+    """A forked worker: analyse `names` and send the entries (or the error) back through `out`."""
+    try:
+        _own_data(cov)
+        result: tuple[bool, Any] = (True, list(analyse_all(cov, names, show_contexts)))
+    except BaseException as exc:  # sent to the parent, which raises it
+        result = (False, exc)
+    try:
+        out.send(result)
+    except Exception as exc:  # e.g. an exception that cannot be pickled
+        out.send((False, DataFileError(f"The HTML report's worker process failed: {exc!r}")))
+    out.close()
 
 
 def _own_data(cov: coverage.Coverage) -> None:
@@ -281,26 +298,55 @@ def _own_data(cov: coverage.Coverage) -> None:
 
 
 def _analyse(cov: coverage.Coverage, names: list[str], show_contexts: bool, jobs: int | None) -> Iterable[tuple[str, Entry | None]]:
-    """Analyse `names`; large reports are shared between forked processes (one per CPU)."""
-    global _JOB
+    """Analyse `names`; large reports are shared between forked processes (one per CPU).
+
+    Plain processes and pipes rather than a pool: a worker that dies (killed, out of memory) is an
+    error here at once, where a pool would wait for its lost task forever.
+    """
     n = _job_count(jobs, len(names), cov)
     if n <= 1:
         return list(analyse_all(cov, names, show_contexts))
-    _JOB = (cov, show_contexts)
+    context = multiprocessing.get_context("fork")
+    workers = []
+    for i in range(n):
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_work, args=(cov, names[i::n], show_contexts, send), daemon=True)
+        process.start()
+        send.close()
+        workers.append((process, receive))
+    results: list[tuple[str, Entry | None]] = []
+    failure: BaseException | None = None
     try:
-        with multiprocessing.get_context("fork").Pool(n) as pool:
-            parts = pool.map(_work, [names[i::n] for i in range(n)])
+        for process, receive in workers:
+            try:
+                ok, payload = receive.recv()
+            except EOFError:
+                process.join()
+                ok, payload = False, DataFileError(
+                    f"A worker process of the HTML report died (exit code {process.exitcode})."
+                )
+            if ok:
+                results += payload
+            elif failure is None:
+                failure = payload
     finally:
-        _JOB = None
-    return [pair for part in parts for pair in part]
+        for process, receive in workers:
+            receive.close()
+            process.join()
+    if failure is not None:
+        raise failure
+    return results
 
 
 def _job_count(jobs: int | None, count: int, cov: coverage.Coverage) -> int:
     if jobs is None:
-        env = os.environ.get("NBCOV_HTML_JOBS", "")
-        jobs = int(env) if env.isdigit() else min(len(os.sched_getaffinity(0)), 4)
-        if count < PARALLEL_MIN:
+        env = os.environ.get("NBCOV_HTML_JOBS", "")  # a fixed number of processes, whatever the size
+        if env.isdigit():
+            jobs = int(env)
+        elif count < PARALLEL_MIN:
             return 1
+        else:
+            jobs = min(len(os.sched_getaffinity(0)), 4)
     if jobs <= 1 or count < 2:
         return 1
     # Forking is only safe from a single-threaded process (not inside a Jupyter kernel), and the data
@@ -313,6 +359,10 @@ def _job_count(jobs: int | None, count: int, cov: coverage.Coverage) -> int:
 
 
 # -- the manifest of an incremental report -------------------------------------------------------------
+
+
+#: The parts of an entry kept in the fragments file rather than in the JSON.
+_IN_BLOB = ("fragment", "summary")
 
 
 class _Manifest:
@@ -355,8 +405,9 @@ class _Manifest:
         text = blob.decode("utf-8")
         entries = data.get("entries", {})
         for entry in entries.values():
-            start, end = entry.pop("at")
-            entry["fragment"] = text[start:end]
+            at = entry.pop("at")
+            for key, start, end in zip(_IN_BLOB, at, at[1:]):
+                entry[key] = text[start:end]
         manifest.entries = entries
         manifest.pages = data.get("pages", {})
         manifest.snippets = data.get("snippets", {})
@@ -370,11 +421,13 @@ class _Manifest:
         entries = {}
         at = 0
         for name, entry in sorted(self.entries.items()):
-            fragment = entry["fragment"]
-            entries[name] = {k: v for k, v in entry.items() if k != "fragment"}
-            entries[name]["at"] = [at, at + len(fragment)]
-            fragments.append(fragment)
-            at += len(fragment)
+            entries[name] = {k: v for k, v in entry.items() if k not in _IN_BLOB}
+            offsets = [at]
+            for key in _IN_BLOB:
+                fragments.append(entry[key])
+                at += len(entry[key])
+                offsets.append(at)
+            entries[name]["at"] = offsets
         blob = "".join(fragments).encode("utf-8")
         (directory / FRAGMENTS).write_bytes(blob)
         data = {
@@ -392,6 +445,16 @@ class _Manifest:
 
 def _write(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8", "replace"))
+
+
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
+    """A hash of the code that renders the report: cached pages never outlive a change to it."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in ("html.py", "htmldata.py", "htmlnotebook.py", "htmlrender.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _page_name(path: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing
@@ -59,65 +60,68 @@ def fingerprints(cov: coverage.Coverage, files: list[str], search_dirs: list[Pat
     An entry whose fingerprint is unchanged is reused without asking coverage.py to analyse the file
     again. None means "cannot tell": the file is always analysed.
     """
-    rows = _data_rows(cov, files)
+    data_hashes = _data_hashes(cov, files)
     out: dict[str, str | None] = {}
     for name in files:
         source = _source_bytes(name, search_dirs)
         if source is None:
             out[name] = None
             continue
-        h = hashlib.sha256()
-        h.update(source)
-        h.update(b"\0")
-        for row in sorted(rows.get(name, ())):
-            h.update(repr(row).encode())
+        h = hashlib.sha256(source)
+        h.update(b"\0" + data_hashes[name].digest())
         out[name] = h.hexdigest()[:32]
     return out
 
 
-def _data_rows(cov: coverage.Coverage, files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of data for each file: one SQL pass over coverage.py's documented schema when it is
-    the one nbcov knows and the data is on disk, else coverage.py's API file by file."""
+def _data_hashes(cov: coverage.Coverage, files: list[str]) -> dict[str, Any]:
+    """A hash of every row of data of each file (tracer, lines or arcs, per context).
+
+    One ordered SQL pass per table over coverage.py's documented schema when it is the one nbcov
+    knows and the data is on disk (thousands of files, tens of contexts: milliseconds), else
+    coverage.py's API, file by file and context by context.
+    """
     from coverage.sqldata import SCHEMA_VERSION
 
     data = cov.get_data()
     path = data.data_filename()
-    wanted = set(files)
-    rows: dict[str, list[tuple[Any, ...]]] = {f: [] for f in files}
+    hashes = {f: hashlib.sha256() for f in files}
     if SCHEMA_VERSION == _SCHEMA and path and os.path.isfile(path) and not cov.config.paths:
         try:
             with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-                queries = [
-                    "select f.path, 't', t.tracer from tracer t join file f on f.id = t.file_id",
+                for (name, tracer) in con.execute(
+                    "select f.path, t.tracer from tracer t join file f on f.id = t.file_id order by f.path"
+                ):
+                    if name in hashes:
+                        hashes[name].update(f"t\x1f{tracer}\x1e".encode())
+                for (name, context, numbits) in con.execute(
                     "select f.path, c.context, l.numbits from line_bits l join file f on f.id = l.file_id"
-                    " join context c on c.id = l.context_id",
-                    "select f.path, c.context, a.fromno, a.tono from arc a join file f on f.id = a.file_id"
-                    " join context c on c.id = a.context_id",
-                ]
-                for query in queries:
-                    for path_, *rest in con.execute(query):
-                        if path_ in wanted:
-                            rows[path_].append(tuple(rest))
-            return rows
+                    " join context c on c.id = l.context_id order by f.path, c.context"
+                ):
+                    if name in hashes:
+                        hashes[name].update(f"l\x1f{context}\x1f".encode() + bytes(numbits) + b"\x1e")
+                for (name, context, arcs) in con.execute(
+                    "select f.path, c.context, group_concat(a.fromno || ',' || a.tono, ' ')"
+                    " from (select * from arc order by file_id, context_id, fromno, tono) a"
+                    " join file f on f.id = a.file_id join context c on c.id = a.context_id"
+                    " group by f.path, c.context order by f.path, c.context"
+                ):
+                    if name in hashes:
+                        hashes[name].update(f"a\x1f{context}\x1f{arcs}\x1e".encode())
+            return hashes
         except sqlite3.Error:
-            rows = {f: [] for f in files}
+            hashes = {f: hashlib.sha256() for f in files}
     contexts = sorted(data.measured_contexts()) or [""]
     try:
         for context in contexts:
-            data.set_query_contexts([f"^{_re_escape(context)}$"] if len(contexts) > 1 else None)
+            data.set_query_contexts([f"^{re.escape(context)}$"] if len(contexts) > 1 else None)
             for name in files:
-                rows[name].append((context, tuple(sorted(data.arcs(name) or data.lines(name) or ()))))
+                measured = sorted(data.arcs(name) or data.lines(name) or ())
+                hashes[name].update(f"{context}\x1f{measured}\x1e".encode())
     finally:
         data.set_query_contexts(cov.config.report_contexts)
     for name in files:
-        rows[name].append(("t", data.file_tracer(name) or ""))
-    return rows
-
-
-def _re_escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
+        hashes[name].update(f"t\x1f{data.file_tracer(name) or ''}\x1e".encode())
+    return hashes
 
 
 def _source_bytes(name: str, search_dirs: list[Path]) -> bytes | None:
@@ -249,7 +253,6 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
             cell_id=record.cell_id,
             execution_count=record.execution_count,
             digest=record.digest,
-            source=record.source,
         )
     else:
         entry.update(kind="module", label=fr.relative_filename())

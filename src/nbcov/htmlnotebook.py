@@ -1,4 +1,4 @@
-"""Notebooks in the HTML report: reading the file, placing measured cells, Markdown and outputs.
+"""Notebook pages of the HTML report: reading the file, placing measured cells, Markdown, outputs.
 
 Markdown is rendered by markdown-it-py with raw HTML off (it is shown as text), links limited to
 safe schemes by markdown-it's own validation, and images only from the cell's attachments or
@@ -19,12 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from markdown_it import MarkdownIt
-from pygments.lexer import Lexer
-from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String, Token
-
 from coverage.phystokens import source_token_lines
 from coverage.results import Numbers
+from markdown_it import MarkdownIt
+from pygments.lexer import Lexer
+from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String
 
 from nbcov.cells import digest
 from nbcov.htmlrender import (
@@ -37,7 +36,6 @@ from nbcov.htmlrender import (
     page,
     plain_lines,
     side_panel,
-    summary,
     tokens_html,
 )
 
@@ -127,7 +125,7 @@ def layout(cells: list[NotebookCell] | None, entries: list[dict[str, Any]]) -> t
     A measured cell is placed by its cell id when the notebook has it, else by its position; the
     version whose source is the notebook's current one comes first.
     """
-    if cells is None:
+    if cells is None:  # no notebook file: the measured cells in their order, from their records
         ordered = sorted(entries, key=_entry_order)
         return [Block(None, [e]) for e in ordered if e.get("cell_index") is not None], [
             e for e in ordered if e.get("cell_index") is None
@@ -394,13 +392,14 @@ def notebook_page(
         return anchor
 
     def measured(entry: dict[str, Any], position: int | None, outputs: str, note: str) -> str:
-        label = f"Cell {position}" if position is not None else str(entry.get("label") or "cell")
-        anchor = anchor_for(f"cell-{position}" if position is not None else "unplaced")
-        prefix = f"{anchor}-"
         count = entry.get("execution_count")
         prompt = f"In [{count}]" if isinstance(count, int) else "In [ ]"
+        if position is not None:
+            label, where, anchor = f"Cell {position}", f"cell {position}", anchor_for(f"cell-{position}")
+        else:  # no place in a notebook: named by its prompt, as `nbcov report` names it
+            label, where, anchor = prompt, prompt, anchor_for(f"in-{count if isinstance(count, int) else 'x'}")
+        prefix = f"{anchor}-"
         for line, status in entry["missed"]:
-            where = f"cell {position}" if position is not None else label
             jump.append((f"{prefix}L{line}", f"{where} · line {line}{' (partial)' if status == 'par' else ''}"))
         head = cell_head(anchor, label, prompt, entry["summary"])
         return (
@@ -430,7 +429,7 @@ def notebook_page(
                 count = f"In [{cell.execution_count}]" if cell.execution_count is not None else "In [ ]"
                 head = cell_head(anchor, f"Cell {cell.position}", count, '<span class="not-run">not run while measuring</span>')
                 parts.append(f'<section class="cell code unmeasured" id="{anchor}">\n{head}\n{body}\n{outputs}</section>')
-            current = digest(cell.source)
+            current = digest(cell.source) if block.entries else ""
             for k, entry in enumerate(block.entries):
                 note = ""
                 if entry.get("digest") != current:
@@ -441,11 +440,14 @@ def notebook_page(
             parts.append(f'<section class="cell raw" id="{anchor}">\n<pre class="raw">{esc_code(cell.source)}</pre>\n</section>')
 
     if unplaced:
-        parts.append('<h2 class="unplaced">Measured cells not found in the saved notebook</h2>')
+        if path is not None:
+            parts.append('<h2 class="unplaced">Measured cells not found in the saved notebook</h2>')
         for entry in unplaced:
             parts.append(measured(entry, None, "", ""))
 
-    if problem == "missing":
+    if path is None:
+        extra = '<p class="counts">Cells run in terminal IPython: there is no notebook file.</p>'
+    elif problem == "missing":
         extra = (f'<p class="note warn">The notebook file {esc(path or shown)} was not found: only its measured cells '
                  "are shown, from nbcov's records of them.</p>")
     elif problem:
@@ -453,7 +455,7 @@ def notebook_page(
                  "only its measured cells are shown, from nbcov's records of them.</p>")
     else:
         extra = f'<p class="counts">{_count(len(entries), "measured cell")} · {_count(code_cells, "code cell")} in the notebook</p>'
-    header = file_header(common, shown, "notebook", nums, branch, extra)
+    header = file_header(common, shown, "notebook" if path is not None else "IPython session", nums, branch, extra)
     body = f'{header}\n<div class="layout">\n{side_panel("notebook", tests, jump)}\n<main>\n' + "\n".join(parts) + "\n</main>\n</div>"
     return page(common, shown, body, "file notebook")
 

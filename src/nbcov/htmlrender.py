@@ -83,12 +83,19 @@ def _token_class(kind: str) -> str:
 
 def tokens_html(tokens: Iterable[tuple[str, str]]) -> str:
     """One line of (class, text) tokens as spans; the text escaped, invisible characters shown."""
+    tokens = list(tokens)
+    line = "".join(text for _, text in tokens)
+    if not _ODD.search(line):
+        # Most lines: no control or invisible character (checked once for the whole line).
+        if "&" in line or "<" in line or ">" in line:
+            tokens = [(k, t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")) for k, t in tokens]
+        return "".join(
+            text if kind == "ws" else f'<span class="{_CLASSES.get(kind) or _token_class(kind)}">{text}</span>'
+            for kind, text in tokens
+        )
     parts = []
     for kind, text in tokens:
-        if _ODD.search(text):
-            text = esc_code(text)
-        elif "&" in text or "<" in text or ">" in text:
-            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = esc_code(text)
         if kind == "ws" and not text.strip(" \t"):
             parts.append(text)
         else:
@@ -149,13 +156,13 @@ def meter(nums: Numbers) -> str:
 def summary(nums: Numbers, branch: bool) -> str:
     """Statements, missed, excluded (branches, partial) and percent, each in a classed element."""
     parts = [
-        f'<span class="n-stmts">{nums.n_statements}</span> statements',
+        f'<span class="n-stmts">{nums.n_statements}</span> {"statement" if nums.n_statements == 1 else "statements"}',
         f'<span class="n-miss">{nums.n_missing}</span> missed',
         f'<span class="n-exc">{nums.n_excluded}</span> excluded',
     ]
     if branch:
         parts += [
-            f'<span class="n-br">{nums.n_branches}</span> branches',
+            f'<span class="n-br">{nums.n_branches}</span> {"branch" if nums.n_branches == 1 else "branches"}',
             f'<span class="n-part">{nums.n_partial_branches}</span> partial',
         ]
     return (
