@@ -152,6 +152,7 @@ def test_the_nbcov_magic_saves_stops_and_reports(tmp_path: Path) -> None:
             "%nbcov save",
             "%nbcov status",
             "%nbcov report",
+            "%nbcov html htmlout",
             "%nbcov stop",
             "y = 2  # not measured: measurement stopped",
             "%nbcov bogus",
@@ -167,9 +168,10 @@ def test_the_nbcov_magic_saves_stops_and_reports(tmp_path: Path) -> None:
     assert "measuring: True" in text(5) and "nb.ipynb" in text(5)
     assert "nb.ipynb · cell 3" in text(6) and "TOTAL" in text(6)
     assert "nb.ipynb · cell 3" in executed.cells[5].outputs[0]["data"]["text/html"]
-    assert "stopped" in text(7)
-    assert "invalid choice: 'bogus'" in text(9)
-    assert 8 not in cells_by_index(report_json(tmp_path))
+    assert "HTML report written to htmlout/index.html" in text(7) and (tmp_path / "htmlout" / "index.html").exists()
+    assert "stopped" in text(8)
+    assert "invalid choice: 'bogus'" in text(10)
+    assert 9 not in cells_by_index(report_json(tmp_path))
 
 
 def test_a_corrupt_data_file_is_kept_aside_and_measuring_goes_on(tmp_path: Path) -> None:
