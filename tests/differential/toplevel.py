@@ -43,6 +43,7 @@ if (LIMIT > 0
         and sys.version_info >= (3, 0)):
     ready = True
 
+checked = True
 if LIMIT < 0:  # pragma: no cover
     raise SystemExit("impossible")
 

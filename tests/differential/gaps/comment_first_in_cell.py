@@ -1,0 +1,15 @@
+"""A cell whose first line is a comment.
+
+Nothing to measure on the comment line; the statement below it runs like any other.
+
+Fixed (a regression test now): when `%load_ext nbcov` ran pytest's assertion rewriting on
+every cell, the imports it adds got no end line, and such a cell failed to compile
+(ValueError: AST node line range (2, 1) is not valid).
+"""
+# %%
+x = 0
+# %%
+# a comment first
+y = 1
+if y:
+    z = 2

@@ -1,0 +1,16 @@
+"""A cell with a decorated class.
+
+The decorator line and the class line run; the class body runs.
+
+Fixed (a regression test now): when `%load_ext nbcov` ran pytest's assertion rewriting on
+every cell, a cell starting with a decorated class failed to compile, as a cell starting with a
+comment did (the added imports sat at the class line, with no end line).
+"""
+# %%
+def register(cls):
+    cls.registered = True
+    return cls
+# %%
+@register
+class Plugin:
+    name = "plugin"
