@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-import nbformat
 
 #: Set by `nbcov run` (and usable by anyone) to name the notebook explicitly.
 NOTEBOOK_ENV = "NBCOV_NOTEBOOK"
@@ -72,12 +72,17 @@ class NotebookIndex:
             return
         if mtime == self._mtime:
             return
+        # Plain JSON, not nbformat: importing nbformat (and jsonschema) in every kernel costs
+        # seconds, and only ids, types and sources are needed here.
         try:
-            nb = nbformat.read(str(self.path), as_version=4)
-        except Exception:  # an unreadable notebook only means positions are unknown
+            cells = json.loads(self.path.read_text(encoding="utf-8")).get("cells", [])
+            self._cells = [
+                {**c, "source": "".join(c.get("source", "")) if isinstance(c.get("source"), list) else c.get("source", "")}
+                for c in cells
+                if isinstance(c, dict)
+            ]
+        except (OSError, ValueError, AttributeError):  # an unreadable notebook only means positions are unknown
             self._cells = []
-        else:
-            self._cells = list(nb.cells)
         self._mtime = mtime
 
     def locate(self, source: str, cell_id: str | None) -> Located | None:
