@@ -116,15 +116,16 @@ class Steps:
         self.timings: list[tuple[str, float]] = []
         directory.mkdir(parents=True, exist_ok=True)
         for old in directory.glob(f"{prefix}-*"):
-            old.unlink()
+            old.unlink(missing_ok=True)
 
     def path(self, name: str, suffix: str = ".png") -> Path:
         return self.directory / f"{self.prefix}-{self.number:02d}-{_slug(name)}{suffix}"
 
-    def screenshot(self, name: str, full_page: bool = False) -> Path | None:
+    def screenshot(self, name: str, full_page: bool = False, failed: bool = False) -> Path | None:
+        """A screenshot of the page, named after the current step (or `name`)."""
         if self.page is None:
             return None
-        path = self.path(name)
+        path = self.path(name, "-FAILED.png" if failed else ".png")
         try:
             self.page.page.screenshot(path=str(path), full_page=full_page, timeout=15_000)
         except Exception:  # a closed or hung page: the step's own error matters more
@@ -144,7 +145,7 @@ class Steps:
         except BaseException as exc:
             elapsed = time.monotonic() - start
             self.timings.append((name, elapsed))
-            shot = self.screenshot(f"{name}-FAILED")
+            shot = self.screenshot(name, failed=True)
             where = f"screenshot: {shot}" if shot else "no screenshot"
             self._log(f"step {self.number} {name!r}: FAILED after {elapsed:.1f}s: {type(exc).__name__}")
             raise StepFailed(
@@ -165,14 +166,24 @@ class Steps:
         return "\n".join(f"{seconds:6.1f}s  {name}" for name, seconds in self.timings)
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll `condition` until it returns something truthy (returned), or fail after `timeout` seconds."""
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Poll `condition` until it returns something truthy (returned), or fail after `timeout` seconds.
+
+    Exceptions of the `retry_on` types (a file not written yet, a server not listening yet) count as "not yet";
+    any other exception ends the wait at once.
+    """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while True:
         try:
             result = condition()
-        except Exception as exc:  # e.g. a file half-written: try again until the deadline
+        except retry_on as exc:
             last_error, result = exc, None
         if result:
             return result
@@ -183,4 +194,4 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: 
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60]
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:50].strip("-")

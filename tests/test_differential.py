@@ -55,7 +55,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import NBCOV, cells_by_index, make_notebook
+from conftest import cells_by_index, make_notebook, report_json
 
 CORPUS_DIR = Path(__file__).parent / "differential"
 OWN_SAMPLES = sorted(p.stem for p in CORPUS_DIR.glob("*.py"))
@@ -278,9 +278,9 @@ def split_cells(source: str) -> list[Cell]:
 
 # -- running both sides ---------------------------------------------------------------------------
 
-#: Notebooks run side by side in each mode: nbcov's per-cell save grows with the cells measured so
-#: far, so a few shorter notebooks in parallel kernels are much faster than one long one.
-NOTEBOOKS_PER_MODE = 4
+#: Notebooks run side by side in each mode, in kernels of their own: shorter notebooks (nbcov's
+#: save after each cell grows with the cells measured so far) and both cores busy.
+NOTEBOOKS_PER_MODE = 2
 
 REFERENCE_SCRIPT = """\
 import json, os, runpy, sys
@@ -381,21 +381,6 @@ def execute_notebooks(paths: list[Path], timeout: int = 60) -> list[Any]:
     return asyncio.run(run_all())
 
 
-def nbcov_reports(folders: list[Path]) -> list[dict[str, Any]]:
-    """`nbcov report --format json` in each folder, in parallel fresh processes."""
-    processes = [
-        subprocess.Popen([*NBCOV, "report", "--format", "json"], cwd=folder, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-        for folder in folders
-    ]
-    reports = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
-        reports.append(json.loads(out))
-    return reports
-
-
 def batches(samples: list[Sample], count: int) -> list[list[Sample]]:
     """Samples dealt into `count` notebooks of about the same number of cells, in corpus order."""
     bins: list[list[Sample]] = [[] for _ in range(min(count, len(samples)))]
@@ -459,12 +444,14 @@ class Runs:
         samples = {name: Sample(name, src, split_cells(src)) for name in CORPUS for src in [sample_source(name)]}
         reference = start_reference(root / "reference", list(samples.values()), mode)
         groups = batches(list(samples.values()), NOTEBOOKS_PER_MODE)
-        paths = []
-        for number, group in enumerate(groups):
-            folder = root / f"notebook{number}"
-            folder.mkdir(parents=True)
-            (folder / ".coveragerc").write_text(coveragerc(mode))
-            paths.append(make_notebook(folder / "differential.ipynb", notebook_cells(group, number == 0)))
+        # The notebooks share a folder, so their kernels share a data file (and one report reads it).
+        folder = root / "notebooks"
+        folder.mkdir(parents=True)
+        (folder / ".coveragerc").write_text(coveragerc(mode))
+        paths = [
+            make_notebook(folder / f"differential{number}.ipynb", notebook_cells(group, number == 0))
+            for number, group in enumerate(groups)
+        ]
         executed = execute_notebooks(paths)
         errors: dict[str, list[str]] = {}
         for group, nb in zip(groups, executed):
@@ -482,10 +469,11 @@ class Runs:
         status = "".join(o.get("text", "") for o in executed[0].cells[1].outputs)
         core = re.search(r"core: (\w+)", status)
         assert core, status
+        report = report_json(folder)
+        assert report["meta"]["branch_coverage"] == (mode == "branch")
         cells: dict[str, dict[int, dict[str, Any]]] = {}
-        for group, report in zip(groups, nbcov_reports([p.parent for p in paths])):
-            assert report["meta"]["branch_coverage"] == (mode == "branch")
-            by_index = cells_by_index(report)
+        for group, path in zip(groups, paths):
+            by_index = cells_by_index({"cells": [c for c in report["cells"] if c["notebook"] == path.name]})
             for sample in group:
                 cells[sample.name] = {c.index: by_index[c.index] for c in sample.cells if c.index in by_index}
         reference_data, reference_core = reference_reports(reference, root / "reference", list(samples.values()))
