@@ -44,7 +44,8 @@ from nbformat.sign import NotebookNotary
 from browser import ARTIFACTS, Browser, Steps, WatchedPage, chromium_missing, wait_until
 from conftest import NBCOV, ROOT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+# One worker runs the whole module: later tests read what the first ones saw (SEEN).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("clients")]
 
 # One folder per Python: `make test` runs the module on three, and each run's screenshots stay.
 ARTIFACT_DIR = ARTIFACTS / "clients" / f"py{sys.version_info.major}.{sys.version_info.minor}"
@@ -546,12 +547,6 @@ def test_jupyterlab_end_to_end(browser: Browser, servers: dict[str, JupyterServe
     print(steps.summary())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbcov bug: pytest run by %%covtest warns 'PytestAssertRewriteWarning: Module already imported so cannot be "
-    "rewritten; nbcov' (nbcov's own pytest11 entry point is marked for rewriting in a kernel that imported nbcov), "
-    "so every %%covtest output ends with '1 warning' and a warnings summary",
-)
 def test_covtest_output_in_jupyterlab_has_no_warning() -> None:
     output = SEEN.get("lab covtest output")
     if output is None:
@@ -559,12 +554,6 @@ def test_covtest_output_in_jupyterlab_has_no_warning() -> None:
     assert "warning" not in output, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbcov bug: the inline report's `font-family:var(--jp-code-font-family,...)` is dropped by JupyterLab's "
-    "sanitizer in untrusted notebooks (values with var() are removed; `font-family:SFMono-Regular,Menlo,Consolas,"
-    "monospace` survives), so there the annotated code is shown in a proportional font",
-)
 def test_untrusted_report_keeps_a_monospace_font() -> None:
     font = SEEN.get("lab untrusted font")
     if font is None:

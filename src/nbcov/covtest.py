@@ -19,8 +19,9 @@ from nbcov.notebook import session_notebook
 from nbcov.options import Options
 from nbcov.session import Session
 
-# Notebook test plugins would try to run the placeholder file as a notebook.
-_BLOCKED_PLUGINS = ("nbval", "nbmake", "pytest_notebook", "cacheprovider")
+# Notebook test plugins would try to run the placeholder file as a notebook; nbcov's own plugin is
+# not needed here, and pytest would warn that the already imported nbcov cannot be assert-rewritten.
+_BLOCKED_PLUGINS = ("nbval", "nbmake", "pytest_notebook", "cacheprovider", "nbcov")
 
 
 @dataclasses.dataclass

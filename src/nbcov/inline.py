@@ -25,7 +25,8 @@ _STATUS = {
 }
 _ANSI = {"covered": "\033[32m", "missed": "\033[31m", "partial": "\033[33m", "excluded": "\033[2m", "not-measured": "\033[2m"}
 _RESET = "\033[0m"
-_MONO = "font-family:var(--jp-code-font-family,SFMono-Regular,Menlo,Consolas,monospace);font-size:12px;"
+# No var(): JupyterLab's sanitizer drops style values that use it in untrusted notebooks.
+_MONO = "font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;"
 
 
 @dataclasses.dataclass
