@@ -70,7 +70,8 @@ def execute_notebook(path: Path, *, allow_errors: bool = False, timeout: int = 1
 
 def nbcov_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the `nbcov` command in a fresh process."""
-    result = subprocess.run([*NBCOV, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    # Generous: `nbcov run` over several notebooks on a loaded 2-core CI machine takes minutes.
+    result = subprocess.run([*NBCOV, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"nbcov {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

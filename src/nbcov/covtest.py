@@ -83,7 +83,10 @@ def run_tests(shell: Any, session: Session | None, options: Options, line: str) 
         if any(re.fullmatch(r"-v+|--verbose", a) for a in extra):
             # `%%covtest -v` means verbose, not "cancel the default -q".
             addopts = [a for a in addopts if a not in ("-q", "--quiet")]
-        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *addopts, *extra]
+        # pytest marks every installed plugin package for assertion rewriting, nbcov included, and warns
+        # that the kernel imported it already: nothing the user can act on.
+        quiet = ["-W", "ignore:Module already imported so cannot be rewritten; nbcov:pytest.PytestAssertRewriteWarning"]
+        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *quiet, *addopts, *extra]
         plugin = _NotebookTests(shell.user_module, placeholder, session, options.contexts)
         if session is None or not plugin.per_phase:
             exit_code = pytest.main(args, plugins=[plugin])
