@@ -20,6 +20,16 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 NBCOV = [sys.executable, "-m", "nbcov.cli"]
 
+#: A function with three ways out, for tests that need missed lines and branches.
+CLASSIFY = """\
+def classify(x):
+    if x > 0:
+        return "pos"
+    elif x < 0:
+        return "neg"
+    return "zero"
+"""
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,8 @@ from coverage.parser import PythonParser
 from coverage.results import Numbers
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from conftest import NBCOV, ROOT, execute_notebook, make_notebook, nbcov_cli, report_json
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from conftest import CLASSIFY, NBCOV, execute_notebook, make_notebook, nbcov_cli, report_json
 from nbcov.cells import CellRecord, CellStore
 from nbcov.data import TRACER_NAME
 
@@ -33,24 +34,8 @@ from nbcov.data import TRACER_NAME
 # worker (`--dist loadgroup`; with `--dist loadfile` this holds anyway).
 pytestmark = pytest.mark.xdist_group("html")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
-CLASSIFY = textwrap.dedent(
-    """\
-    def classify(x):
-        if x > 0:
-            return "pos"
-        elif x < 0:
-            return "neg"
-        return "zero"
-    """
-)
 HELPERS = textwrap.dedent(
     """\
     def double(x):

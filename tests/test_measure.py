@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import cells_by_index, execute_notebook, make_notebook, report_json
-
-CLASSIFY = textwrap.dedent(
-    """\
-    def classify(x):
-        if x > 0:
-            return "pos"
-        elif x < 0:
-            return "neg"
-        return "zero"
-    """
-)
+from conftest import CLASSIFY, cells_by_index, execute_notebook, make_notebook, report_json
 
 
 def test_every_line_of_a_cell_is_measured_including_def_lines(tmp_path: Path) -> None:
