@@ -49,13 +49,17 @@ test-3.11: $(VENVS) browser
 test-3.13: $(VENVS) browser
 	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
 
+# slipcover is only the outside reference in branch_bench.py's table.
 bench: $(VENV)/.installed .venv-3.13/.installed
-	$(VENV)/bin/python -m pip install -q pyperformance
-	.venv-3.13/bin/python -m pip install -q pyperformance
+	$(VENV)/bin/python -m pip install -q pyperformance slipcover
+	.venv-3.13/bin/python -m pip install -q pyperformance slipcover
 	$(VENV)/bin/python bench/run.py
 	.venv-3.13/bin/python bench/run.py
+	$(VENV)/bin/python bench/branch_bench.py
+	.venv-3.13/bin/python bench/branch_bench.py
 	$(VENV)/bin/python bench/covtest_bench.py
-	$(VENV)/bin/python bench/run_bench.py
+	COVERAGE_CORE=sysmon $(VENV)/bin/python bench/run_bench.py
+	COVERAGE_CORE=sysmon .venv-3.13/bin/python bench/run_bench.py
 	$(VENV)/bin/python bench/html_bench.py
 
 clean:

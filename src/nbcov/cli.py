@@ -14,6 +14,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    hide_slow_iri_checker()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -24,6 +25,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataFileError, RecordError) as exc:
         print(f"nbcov: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def hide_slow_iri_checker() -> None:
+    """Keep `import nbformat` from costing ~3 s in this process.
+
+    Where JupyterLab is installed, jsonschema's "format-nongpl" extra brings `rfc3987_syntax`, which compiles ~38
+    Lark grammars when jsonschema imports it (python-jsonschema/jsonschema#1428); nbformat and nbclient import
+    jsonschema, so every `nbcov run` paid it before its first kernel started. Notebook schemas use no `iri` format,
+    so in nbcov's own command-line process jsonschema is imported with that optional checker hidden. (Not done in
+    the pytest plugin: there the process, and its jsonschema, belong to the user.)
+    """
+    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        return
+    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import raise ImportError
+    try:
+        import jsonschema  # noqa: F401  (its format checkers are chosen at import)
+    except ImportError:
+        pass
+    finally:
+        del sys.modules["rfc3987_syntax"]
 
 
 def _parser() -> argparse.ArgumentParser:

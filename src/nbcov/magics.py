@@ -6,14 +6,18 @@ import argparse
 import contextlib
 import shlex
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
-from nbcov.covtest import AssertRewriter, TestRun, clean, run_tests
 from nbcov.options import Options
 from nbcov.session import Session
+
+if TYPE_CHECKING:
+    # Imported where used: nbcov.covtest imports pytest (~0.3 s), which a kernel that runs no
+    # `%%covtest` cell should not pay at start-up (`nbcov run` loads this module in every kernel).
+    from nbcov.covtest import TestRun
 
 _STATE_ATTR = "_nbcov_state"
 
@@ -93,6 +97,8 @@ class NbcovMagics(Magics):
     @cell_magic
     def covtest(self, line: str, cell: str) -> None:
         """Run the cell, then the pytest tests it (and earlier cells) define, under coverage."""
+        from nbcov.covtest import clean, run_tests
+
         state = self.state
         opts, session = state.options, state.session
         if opts.clean:
@@ -204,6 +210,8 @@ def _rewritten_asserts(shell: Any, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
+    from nbcov.covtest import AssertRewriter
+
     rewriter = AssertRewriter()
     shell.ast_transformers.append(rewriter)
     try:

@@ -6,11 +6,14 @@ import asyncio
 import itertools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from nbcov import runner
+if TYPE_CHECKING:
+    # Imported where used: pytest loads this plugin in every run in an environment with nbcov, and
+    # the runner brings nbclient and nbformat (with jsonschema: up to seconds) that only --nbcov needs.
+    from nbcov import runner
 
 _counter = itertools.count()
 
@@ -52,6 +55,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run_config = config.stash.get(_CONFIG, None)
     if run_config is None:
         return
+    from nbcov import runner
+
     pieces = runner.pieces_of(run_config.data_file)
     if pieces:
         from nbcov.combine import combine
@@ -59,7 +64,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         combine(run_config.data_file, pieces, append=True)
 
 
-_CONFIG = pytest.StashKey[runner.RunConfig]()
+_CONFIG = pytest.StashKey["runner.RunConfig"]()
 
 
 def _pytest_cov(config: pytest.Config) -> Any:
@@ -69,6 +74,8 @@ def _pytest_cov(config: pytest.Config) -> Any:
 
 def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
     """Kernels measure what pytest-cov measures (source, branch, configuration, data file)."""
+    from nbcov import runner
+
     timeout = config.getoption("nbcov_timeout") or float(config.getini("nbcov_timeout"))
     if controller is not None:
         cov = controller.cov
@@ -109,6 +116,8 @@ class NotebookItem(pytest.Item):
     """A whole notebook, executed in a fresh kernel measured from its start."""
 
     def runtest(self) -> None:
+        from nbcov import runner
+
         try:
             nb = runner.read_notebook(self.path)
         except runner.NotebookError as exc:

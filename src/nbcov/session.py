@@ -17,9 +17,11 @@ from typing import Any
 
 import coverage
 
-from nbcov import compiler, data
+from nbcov import compiler, data, engine
 from nbcov.cells import CellRecord, CellStore
+from nbcov.engine.markers import install_cell_markers
 from nbcov.notebook import NotebookIndex, session_notebook
+from nbcov.parser import analysable
 
 # Set by `nbcov run` and the pytest plugin for the kernels they start (see `options_from_environment`).
 ENV_DATA_FILE = "NBCOV_DATA_FILE"
@@ -126,6 +128,7 @@ class Session:
         self.last_error: str | None = None
         self.measuring = False
         self._core = "?"
+        self._unmark_cells: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -163,7 +166,10 @@ class Session:
         self.shell.events.register("pre_run_cell", self._pre_run_cell)
         self.shell.events.register("post_run_cell", self._post_run_cell)
         self.cov = cov
-        cov.start()
+        # Branches on 3.12/3.13: nbcov's sys.monitoring engine instead of the C tracer (engine/).
+        if engine.install(cov, source_provider=self._cell_source):
+            self._unmark_cells = install_cell_markers(self.shell)
+        _first_start(cov)
         self.measuring = True
         self._core = str(dict(cov.sys_info()).get("core", "?"))
         # After cov.start(): atexit runs handlers last-in first-out, and coverage.py's own handler
@@ -223,6 +229,8 @@ class Session:
         previous = self.cov.switch_context(context) or ""
         if self.core == "SysMonitor":
             sys.monitoring.restart_events()
+        elif self.core == engine.ENGINE_NAME:
+            engine.restart(self.cov)
         return previous
 
     def erase(self) -> None:
@@ -253,10 +261,19 @@ class Session:
                 pass
         if self._uninstall_compiler:
             self._uninstall_compiler()
+        if self._unmark_cells is not None:
+            self._unmark_cells()
+            self._unmark_cells = None
+        engine.uninstall(self.cov)
         atexit.unregister(self._at_exit)
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
         self.cov = None
+
+    def _cell_source(self, filename: str) -> str | None:
+        """The Python text of a cell file (not on disk), for the branch engine's analysis."""
+        entry = self._files.get(filename) or self._files.get(os.path.realpath(filename))
+        return analysable(entry.record.code) if entry is not None else None
 
     def cell_label(self, filename: str) -> str | None:
         """`nb.ipynb · cell 3` for a file name the kernel compiled a cell under, else None."""
@@ -278,7 +295,7 @@ class Session:
 
     @property
     def core(self) -> str:
-        """The coverage.py core that measures: CTracer, PyTracer or SysMonitor."""
+        """What measures: coverage.py's CTracer, PyTracer or SysMonitor, or nbcov's nbcov-branch engine."""
         return self._core if self.cov is not None else "stopped"
 
     def _measure_subprocesses(self, cov: coverage.Coverage) -> None:
@@ -548,6 +565,27 @@ def _show_in_tracebacks(name: str, cell_source: str) -> None:
     """Shifted code reports cell lines; let tracebacks show those same lines of the cell."""
     lines = [line + "\n" for line in cell_source.splitlines()]
     linecache.cache[name] = (len(cell_source), None, lines, name)
+
+
+def _first_start(cov: coverage.Coverage) -> None:
+    """`cov.start()` the first time, without coverage.py's snapshot of the call stack.
+
+    coverage.py's Collector keeps `short_stack()` as a debugging note of who created it; that calls
+    `inspect.stack()`, which resolves the module of every loaded module's file (~0.06 s in a kernel,
+    a fifth of the start-up nbcov adds to each notebook of `nbcov run`). Nothing reads the note
+    unless coverage.py's debugging is on, so it is left out then only.
+    """
+    from coverage import collector
+
+    original = getattr(collector, "short_stack", None)
+    if original is None or cov.config.debug:
+        cov.start()
+        return
+    collector.short_stack = lambda *args, **kwargs: "(call stack not recorded by nbcov)"  # type: ignore[assignment]
+    try:
+        cov.start()
+    finally:
+        collector.short_stack = original  # type: ignore[assignment]
 
 
 def _parallel_suffix() -> str:

@@ -1,0 +1,162 @@
+"""nbcov's branch engine: coverage.py-exact arcs from `sys.monitoring` on Python 3.12 and 3.13.
+
+coverage.py measures branches on 3.12/3.13 with its C tracer (a trace function called on every
+line: 4-13x slower than no coverage), because `sys.monitoring` there cannot disable one direction
+of a branch without the other. This engine plugs a `sys.monitoring` tool into coverage.py's own
+Collector in place of that tracer; the data still goes through coverage.py's CoverageData, file
+selection, file mapping and contexts, so every report and `combine` works unchanged.
+
+Which engine measures branches is decided by the environment variable ``NBCOV_BRANCH_ENGINE``:
+
+``auto`` (default)
+    this engine for ``branch = true`` on 3.12/3.13, unless the user picked a coverage.py tracer core
+    (``[run] core`` or ``COVERAGE_CORE`` = ``ctrace``/``pytrace``; ``sysmon`` means this engine), ``timid``, a dynamic context, greenlet-style
+    concurrency or a file tracer plugin, which only coverage.py's own cores support. On 3.14+
+    coverage.py's ``sysmon`` core measures branches itself, on 3.11 its C tracer does.
+``nbcov``
+    this engine whenever it can work at all (also when a core was picked).
+``coverage``
+    never: coverage.py's own choice of core, as without nbcov.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Any, Callable
+
+from nbcov.engine.relevance import SourceProvider
+
+ENV_VAR = "NBCOV_BRANCH_ENGINE"
+ENGINE_NAME = "nbcov-branch"
+_CHOICES = ("auto", "nbcov", "coverage")
+SUPPORTED = sys.version_info[:2] in ((3, 12), (3, 13))
+
+
+def requested() -> str:
+    """The engine asked for through NBCOV_BRANCH_ENGINE (an unknown value counts as "auto")."""
+    value = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if value not in _CHOICES:
+        warnings.warn(f"{ENV_VAR}={value!r} is not one of {', '.join(_CHOICES)}; using auto", RuntimeWarning)
+        return "auto"
+    return value
+
+
+def decide(cov: Any) -> tuple[bool, str]:
+    """(use the engine?, why) for a configured but not yet started `coverage.Coverage`."""
+    choice = requested()
+    if choice == "coverage":
+        return False, f"{ENV_VAR}=coverage"
+    if not SUPPORTED:
+        return False, f"Python {sys.version_info.major}.{sys.version_info.minor}: coverage.py's own core measures"
+    if not cov.get_option("run:branch"):
+        return False, "line coverage: coverage.py's own core measures"
+    cov._init()  # loads the configuration and the plugins
+    refusals = []
+    if cov.get_option("run:timid"):
+        refusals.append("timid = true")
+    if cov.get_option("run:dynamic_context") not in (None, "", "none"):
+        refusals.append("dynamic_context is set")
+    concurrency = cov.get_option("run:concurrency") or []
+    if any(c in concurrency for c in ("greenlet", "eventlet", "gevent")):
+        refusals.append(f"concurrency = {concurrency}")
+    plugins = getattr(cov, "_plugins", None)
+    if plugins is not None and getattr(plugins, "file_tracers", None):
+        refusals.append("a file tracer plugin is configured")
+    if not all(hasattr(cov, name) for name in ("_init_for_start", "_inited_for_start")):
+        refusals.append("this coverage.py version has no place to plug the engine in")
+    # `core = sysmon` asks for sys.monitoring's speed, which coverage.py cannot give branches before
+    # 3.14 (it falls back to its C tracer); the engine is that, so only ctrace/pytrace are respected.
+    core = cov.get_option("run:core")
+    if choice == "auto" and core and core != "sysmon":
+        refusals.append(f"core = {core} was chosen")
+    if refusals:
+        why = "; ".join(refusals)
+        if choice == "nbcov":
+            warnings.warn(f"{ENV_VAR}=nbcov, but coverage.py measures: {why}", RuntimeWarning)
+        return False, why
+    return True, f"{ENV_VAR}={choice}"
+
+
+def install(
+    cov: Any,
+    source_provider: SourceProvider | None = None,
+    *,
+    force_slow: bool = False,
+    mark_imports: bool = True,
+) -> bool:
+    """Make `cov` (configured, not started) measure with this engine if `decide()` says so.
+
+    coverage.py builds its core and Collector when it first starts, and again after `erase()`; the
+    engine is swapped in each time, right after coverage.py built them. `source_provider` gives
+    the text of files that are not on disk (notebook cells). `force_slow` measures every code object
+    the slow exact way (for tests). Returns whether the engine will measure.
+    """
+    use, _why = decide(cov)
+    if not use:
+        return False
+    original: Callable[[], None] = cov._init_for_start
+
+    def init_for_start() -> None:
+        original()
+        _swap_core(cov, source_provider, force_slow)
+
+    cov._init_for_start = init_for_start
+    if cov._inited_for_start:  # already built (started before): swap now
+        _swap_core(cov, source_provider, force_slow)
+    if mark_imports:
+        from nbcov.engine.markers import install_import_markers
+
+        cov._nbcov_unmark = install_import_markers(lambda path: _would_trace(cov, path))
+    return True
+
+
+def uninstall(cov: Any) -> None:
+    """Remove the import hook `install()` added (the Coverage object itself is left as it is)."""
+    undo = getattr(cov, "_nbcov_unmark", None)
+    if undo is not None:
+        undo()
+        cov._nbcov_unmark = None
+
+
+def _would_trace(cov: Any, path: str) -> bool:
+    inorout = getattr(cov, "_inorout", None)
+    if inorout is None or not getattr(cov, "_started", False):
+        return False
+    disp = inorout.should_trace(path, None)
+    return bool(disp.trace)
+
+
+def _swap_core(cov: Any, source_provider: SourceProvider | None, force_slow: bool) -> None:
+    from coverage.disposition import FileDisposition
+
+    from nbcov.engine.monitor import BranchMonitor
+
+    core = cov._core
+    core.tracer_class = BranchMonitor
+    core.tracer_kwargs = {"source_provider": source_provider, "force_slow": force_slow}
+    core.file_disposition_class = FileDisposition
+    core.supports_plugins = False
+    core.supports_dynamic_contexts = True  # restart() makes per-context data exact
+    core.packed_arcs = False
+    core.systrace = False
+    cov._inorout.disp_class = FileDisposition
+
+
+def active_monitor(cov: Any) -> Any:
+    """The engine's tracer measuring for `cov` now, or None."""
+    collector = getattr(cov, "_collector", None)
+    from nbcov.engine.monitor import BranchMonitor
+
+    for tracer in reversed(getattr(collector, "tracers", None) or []):
+        if isinstance(tracer, BranchMonitor):
+            return tracer
+    return None
+
+
+def restart(cov: Any) -> None:
+    """After `cov.switch_context()`: record every arc again, under the new context."""
+    monitor = active_monitor(cov)
+    if monitor is not None:
+        monitor.restart()
