@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable
 from functools import cached_property
@@ -141,10 +142,19 @@ def display_record(record: CellRecord, name: str) -> CellRecord:
     parts = Path(name).parts
     if STORE_DIRNAME not in parts:
         return record
-    data_dir = Path(*parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)])
-    full = Path(os.path.normpath(data_dir / record.notebook))
+    data_dir = parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)]
+    shown = _shown_notebook(data_dir, record.notebook, os.getcwd())
+    return record if shown is None else dataclasses.replace(record, notebook=shown)
+
+
+@functools.lru_cache(maxsize=256)
+def _shown_notebook(data_dir: tuple[str, ...], notebook: str, cwd: str) -> str | None:
+    """`notebook` (relative to `data_dir`) relative to `cwd`, or None when it is not below it.
+
+    Cached: every cell of a notebook asks the same question, a thousand times in a large report.
+    """
+    full = Path(os.path.normpath(Path(*data_dir) / notebook))
     try:
-        shown = full.relative_to(Path.cwd()).as_posix()
+        return full.relative_to(Path(cwd)).as_posix()
     except ValueError:
-        return record
-    return dataclasses.replace(record, notebook=shown)
+        return None

@@ -17,12 +17,10 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coverage.phystokens import source_token_lines
 from coverage.results import Numbers
-from markdown_it import MarkdownIt
-from pygments.lexer import Lexer
 from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String
 
 from nbcov.cells import digest
@@ -38,6 +36,10 @@ from nbcov.htmlrender import (
     side_panel,
     tokens_html,
 )
+
+if TYPE_CHECKING:  # imported when first needed: ~0.07 s that a report without Markdown never pays
+    from markdown_it import MarkdownIt
+    from pygments.lexer import Lexer
 
 #: Longest text output shown per output (the rest is cut, with a note).
 MAX_OUTPUT_CHARS = 20_000
@@ -61,7 +63,10 @@ class NotebookCell:
 
 def _text(value: Any) -> str:
     if isinstance(value, list):
-        return "".join(str(v) for v in value)
+        try:
+            return "".join(value)
+        except TypeError:  # a damaged notebook: not every item is a string
+            return "".join(str(v) for v in value)
     return "" if value is None else str(value)
 
 
@@ -268,6 +273,8 @@ def _link_open(self: Any, tokens: list[Any], idx: int, options: Any, env: dict[s
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False, "highlight": _fence}).enable(["table", "strikethrough"])
     md.add_render_rule("image", _image)
     md.add_render_rule("link_open", _link_open)

@@ -72,26 +72,37 @@ _STATUS_TITLE = {
 }
 
 
-_CLASSES: dict[str, str] = {}
+#: A line's classes and its number's title attribute, per status (a handful, made once each).
+_STATUS_ATTRS: dict[str, tuple[str, str]] = {}
 
 
-def _token_class(kind: str) -> str:
-    if kind not in _CLASSES:
-        _CLASSES[kind] = kind if _TOKEN_CLASS.fullmatch(kind) else "txt"
-    return _CLASSES[kind]
+def _status_attrs(status: str) -> tuple[str, str]:
+    title = _STATUS_TITLE.get(status.split(" ")[0], "") if status else ""
+    _STATUS_ATTRS[status] = (f"l {status}" if status else "l", f' title="{title}"' if title else "")
+    return _STATUS_ATTRS[status]
+
+
+#: The opening tag of each token class, made once: a report has hundreds of thousands of tokens.
+_OPEN: dict[str, str] = {}
+
+
+def _open_tag(kind: str) -> str:
+    if kind not in _OPEN:
+        _OPEN[kind] = f'<span class="{kind if _TOKEN_CLASS.fullmatch(kind) else "txt"}">'
+    return _OPEN[kind]
 
 
 def tokens_html(tokens: Iterable[tuple[str, str]]) -> str:
     """One line of (class, text) tokens as spans; the text escaped, invisible characters shown."""
     tokens = list(tokens)
-    line = "".join(text for _, text in tokens)
+    line = "".join([text for _, text in tokens])
     if not _ODD.search(line):
         # Most lines: no control or invisible character (checked once for the whole line).
         if "&" in line or "<" in line or ">" in line:
             tokens = [(k, t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")) for k, t in tokens]
+        tag = _OPEN.get
         return "".join(
-            text if kind == "ws" else f'<span class="{_CLASSES.get(kind) or _token_class(kind)}">{text}</span>'
-            for kind, text in tokens
+            [text if kind == "ws" else (tag(kind) or _open_tag(kind)) + text + "</span>" for kind, text in tokens]
         )
     parts = []
     for kind, text in tokens:
@@ -99,7 +110,7 @@ def tokens_html(tokens: Iterable[tuple[str, str]]) -> str:
         if kind == "ws" and not text.strip(" \t"):
             parts.append(text)
         else:
-            parts.append(f'<span class="{_CLASSES.get(kind) or _token_class(kind)}">{text}</span>')
+            parts.append(f"{_open_tag(kind)}{text}</span>")
     return "".join(parts)
 
 
@@ -117,14 +128,12 @@ def code_lines(
     out = [f'<div class="src"{attrs}>']
     for lineno, (status, tokens, short, notes, ctx) in enumerate(lines, start=1):
         anchor = f"{ANCHOR}L{lineno}"
-        classes = f"l {status}" if status else "l"
-        title = _STATUS_TITLE.get(status.split(" ")[0], "") if status else ""
+        classes, title_attr = _STATUS_ATTRS.get(status) or _status_attrs(status)
         extra = f' data-c="{" ".join(map(str, ctx))}"' if ctx else ""
         note = ""
         if short or notes:
             note = f'<span class="r"><span class="sn">{esc(short)}</span>' if short else '<span class="r">'
             note += "".join(f'<span class="why">{esc(n)}</span>' for n in notes) + "</span>"
-        title_attr = f' title="{title}"' if title else ""
         out.append(
             f'<p class="{classes}" id="{anchor}"{extra}><a class="n" href="#{anchor}"{title_attr}>{lineno}</a>'
             f"<code>{tokens_html(tokens)}</code>{note}</p>"
