@@ -32,19 +32,12 @@ def hide_slow_iri_checker() -> None:
 
     Where JupyterLab is installed, jsonschema's "format-nongpl" extra brings `rfc3987_syntax`, which compiles ~38
     Lark grammars when jsonschema imports it (python-jsonschema/jsonschema#1428); nbformat and nbclient import
-    jsonschema, so every `nbcov run` paid it before its first kernel started. Notebook schemas use no `iri` format,
-    so in nbcov's own command-line process jsonschema is imported with that optional checker hidden. (Not done in
-    the pytest plugin: there the process, and its jsonschema, belong to the user.)
+    jsonschema, so every `nbcov run` paid it before its first kernel started. Notebook schemas use no `iri` format
+    and nbcov's command-line process validates nothing else, so there the module is marked absent (jsonschema
+    then leaves out that one checker) — without importing anything now. (Not done in the pytest plugin: there the
+    process, and its jsonschema, belong to the user.)
     """
-    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
-        return
-    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import raise ImportError
-    try:
-        import jsonschema  # noqa: F401  (its format checkers are chosen at import)
-    except ImportError:
-        pass
-    finally:
-        del sys.modules["rfc3987_syntax"]
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # its import now raises ImportError
 
 
 def _parser() -> argparse.ArgumentParser:
