@@ -23,14 +23,11 @@ import coverage
 from coverage.exceptions import NotPython
 from coverage.files import GlobMatcher, prep_patterns
 from coverage.misc import human_sorted
-from coverage.python import PythonFileReporter
 from coverage.results import Analysis, Numbers
-from coverage.types import TSourceTokenLines
 
 from nbcov.cells import STORE_DIRNAME
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.htmlrender import code_lines, summary
-from nbcov.parser import source_token_lines
 
 #: Bumped whenever an entry's shape or its fragment's markup changes: old entries are not reused.
 ENTRY_FORMAT = 1
@@ -192,7 +189,7 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
     tests: dict[str, int] = {}
     lines: list[tuple[str, list[tuple[str, str]], str, list[str], list[int]]] = []
     missed: list[list[Any]] = []
-    for lineno, tokens in enumerate(_token_lines(fr), start=1):
+    for lineno, tokens in enumerate(fr.source_token_lines(), start=1):
         status = ""
         notes: list[str] = []
         if lineno in not_measured:
@@ -260,13 +257,6 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
     else:
         entry.update(kind="module", label=fr.relative_filename())
     return entry
-
-
-def _token_lines(fr: Any) -> TSourceTokenLines:
-    """The file's highlighted lines: for a module, nbcov's faster equivalent of coverage.py's own."""
-    if type(fr) is PythonFileReporter:
-        return source_token_lines(fr.source())
-    return fr.source_token_lines()  # cells use it too (`cov_plugin`); other plugins their own
 
 
 def _short_note(lineno: int, target: int) -> str:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import ast
 import functools
-import io
-import keyword
 import re
-import token
-import tokenize
 
-from coverage import phystokens
 from coverage.parser import PythonParser
+from coverage.phystokens import source_token_lines
 from coverage.types import TSourceTokenLines
 
 _AWAIT = re.compile(r"\bawait\b")
@@ -74,9 +70,9 @@ def token_lines(source: str, code: str) -> TSourceTokenLines:
     typed = source.splitlines()
     python = code.splitlines()
     if len(typed) != len(python):
-        return source_token_lines(code)
+        return list(source_token_lines(code))
     try:
-        tokens = source_token_lines(code)
+        tokens = list(source_token_lines(code))
     except Exception:
         return [[("txt", line)] for line in typed]
     out = []
@@ -86,83 +82,6 @@ def token_lines(source: str, code: str) -> TSourceTokenLines:
         else:
             out.append([("txt", line)])
     return out
-
-
-_WS_TOKENS = frozenset({token.INDENT, token.DEDENT, token.NEWLINE, tokenize.NL})
-_FSTRING_MIDDLE = getattr(token, "FSTRING_MIDDLE", None)  # Python 3.12+
-
-
-@functools.lru_cache(maxsize=None)
-def _token_class(ttype: int) -> str:
-    return tokenize.tok_name.get(ttype, "xx").lower()[:3]
-
-
-def source_token_lines(source: str) -> list[list[tuple[str, str]]]:
-    """coverage.py's `phystokens.source_token_lines` for source that parses, in about 2/3 of its time.
-
-    The HTML report tokenizes every line of every measured file, and coverage.py's version spends
-    longer in per-token bookkeeping than the tokenizer itself. This gives the same lines (it
-    follows that function step by step, checked against it on the standard library) with the common
-    case inlined, and leaves to it the lines continued with a backslash (they need its extra tokens).
-    One difference, for speed: coverage.py parses the whole source to find soft keywords (`match`,
-    `case`, `type`) whenever such a word appears anywhere in it, this only when one starts a line;
-    so source that tokenizes but does not parse can get tokens here where coverage.py raises.
-    """
-    source = source.expandtabs(8).replace("\r\n", "\n")
-    if "\\\n" in source:
-        return list(phystokens.source_token_lines(source))
-    lines: list[list[tuple[str, str]]] = []
-    line: list[tuple[str, str]] = []
-    col = 0
-    soft_key_lines: set[int] | None = None
-    for ttype, ttext, (sline, scol), (_, ecol), _ in tokenize.generate_tokens(io.StringIO(source).readline):
-        if "\n" not in ttext:  # one part: most tokens
-            if not ttext or ttype in _WS_TOKENS:
-                continue
-            if ttype == _FSTRING_MIDDLE:
-                ttext = ttext.replace("{", "{{").replace("}", "}}")
-                ecol = scol + len(ttext)
-            if scol > col:
-                line.append(("ws", " " * (scol - col)))
-            if ttype != token.NAME:
-                kind = _token_class(ttype)
-            elif keyword.iskeyword(ttext):
-                kind = "key"
-            elif keyword.issoftkeyword(ttext) and (not line or (len(line) == 1 and line[0][0] == "ws")):
-                if soft_key_lines is None:
-                    soft_key_lines = phystokens.find_soft_key_lines(source)
-                kind = "key" if sline in soft_key_lines else "nam"
-            else:
-                kind = "nam"
-            line.append((kind, ttext))
-            col = ecol
-            continue
-        # Newlines, and strings over several lines: coverage.py's loop over the parts.
-        mark_start = True
-        mark_end = False
-        for part in re.split("(\n)", ttext):
-            if part == "\n":
-                lines.append(line)
-                line = []
-                col = 0
-                mark_end = False
-            elif part == "" or ttype in _WS_TOKENS:
-                mark_end = False
-            else:
-                if ttype == _FSTRING_MIDDLE:
-                    part = part.replace("{", "{{").replace("}", "}}")
-                    ecol = scol + len(part)
-                if mark_start and scol > col:
-                    line.append(("ws", " " * (scol - col)))
-                    mark_start = False
-                line.append((_token_class(ttype), part))
-                mark_end = True
-            scol = 0
-        if mark_end:
-            col = ecol
-    if line:
-        lines.append(line)
-    return lines
 
 
 def module_arcs(code: str, arcs: set[tuple[int, int]]) -> set[tuple[int, int]]:
