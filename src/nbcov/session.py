@@ -19,7 +19,6 @@ import coverage
 
 from nbcov import compiler, data, engine
 from nbcov.cells import CellRecord, CellStore
-from nbcov.engine.markers import install_cell_markers
 from nbcov.notebook import NotebookIndex, session_notebook
 from nbcov.parser import analysable
 
@@ -168,6 +167,8 @@ class Session:
         self.cov = cov
         # Branches on 3.12/3.13: nbcov's sys.monitoring engine instead of the C tracer (engine/).
         if engine.install(cov, source_provider=self._cell_source):
+            from nbcov.engine.markers import install_cell_markers  # only branch kernels need it
+
             self._unmark_cells = install_cell_markers(self.shell)
         _first_start(cov)
         self.measuring = True
@@ -270,14 +271,18 @@ class Session:
             signal.signal(signal.SIGTERM, self._old_sigterm)
         self.cov = None
 
+    def _compiled(self, filename: str) -> _Compiled | None:
+        """The cell compiled under `filename`, as the kernel or coverage.py (which resolves links) names it."""
+        return self._files.get(filename) or self._files.get(os.path.realpath(filename))
+
     def _cell_source(self, filename: str) -> str | None:
         """The Python text of a cell file (not on disk), for the branch engine's analysis."""
-        entry = self._files.get(filename) or self._files.get(os.path.realpath(filename))
+        entry = self._compiled(filename)
         return analysable(entry.record.code) if entry is not None else None
 
     def cell_label(self, filename: str) -> str | None:
         """`nb.ipynb · cell 3` for a file name the kernel compiled a cell under, else None."""
-        entry = self._files.get(filename) or self._files.get(os.path.realpath(filename))
+        entry = self._compiled(filename)
         return entry.record.label() if entry is not None else None
 
     def running_cell_name(self) -> str | None:
@@ -572,8 +577,8 @@ def _first_start(cov: coverage.Coverage) -> None:
 
     coverage.py's Collector keeps `short_stack()` as a debugging note of who created it; that calls
     `inspect.stack()`, which resolves the module of every loaded module's file (~0.06 s in a kernel,
-    a fifth of the start-up nbcov adds to each notebook of `nbcov run`). Nothing reads the note
-    unless coverage.py's debugging is on, so it is left out then only.
+    a fifth of the start-up nbcov adds to each notebook of `nbcov run`). Only coverage.py's debug
+    output reads the note, so it is recorded as usual when debugging is on.
     """
     from coverage import collector
 

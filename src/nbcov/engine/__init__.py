@@ -24,9 +24,10 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from nbcov.engine.relevance import SourceProvider
+if TYPE_CHECKING:  # the analysis modules load when the engine measures, not in every kernel
+    from nbcov.engine.relevance import SourceProvider
 
 ENV_VAR = "NBCOV_BRANCH_ENGINE"
 ENGINE_NAME = "nbcov-branch"
