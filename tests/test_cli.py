@@ -38,6 +38,17 @@ def test_text_report_looks_like_coverage_report_m(measured: Path) -> None:
     assert lines[-1].split() == ["TOTAL", "5", "1", "80%"]
 
 
+def test_branch_text_report_names_missed_branches_like_coverage_report_m(tmp_path: Path) -> None:
+    (tmp_path / ".coveragerc").write_text("[run]\nbranch = true\nplugins = nbcov\n")
+    nb = make_notebook(tmp_path / "b.ipynb", ["%load_ext nbcov", "def f(x):\n    y = 0\n    if x > 0:\n        y = 1\n    return y", "f(1)"])
+    execute_notebook(nb)
+    ours = nbcov_cli("report", cwd=tmp_path).stdout.splitlines()
+    theirs = coverage_cli("report", "-m", cwd=tmp_path).stdout.splitlines()
+    row = next(line for line in ours if "cell 2" in line)
+    assert row.split()[-2:] == ["86%", "3->5"]  # every line ran; the `if` never skipped its body
+    assert row.split() == next(line for line in theirs if "cell 2" in line).split()
+
+
 def test_json_schema(measured: Path) -> None:
     report = report_json(measured)
     assert report["meta"]["format"] == 1

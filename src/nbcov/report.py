@@ -180,7 +180,11 @@ def _row(name: str, entry: dict[str, Any], branch: bool, show_missing: bool) -> 
     row.append(s["percent_covered_display"] + "%")
     if show_missing:
         statements = set(entry.get("executed_lines", [])) | set(entry.get("missing_lines", []))
-        arcs = [tuple(a) for a in entry.get("missing_branches", [])]
+        # coverage.py's format_lines takes missing branches grouped by their start: (line, [ends]).
+        exits: dict[int, list[int]] = {}
+        for start, end in entry.get("missing_branches", []):
+            exits.setdefault(start, []).append(end)
+        arcs = list(exits.items())
         row.append(format_lines(statements, entry.get("missing_lines", []), arcs=arcs) if entry.get("missing_lines") or arcs else "")
     return row
 
