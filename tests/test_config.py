@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cells_by_index, execute_notebook, make_notebook, report_json
+import nbformat
+
+from conftest import cells_by_index, execute_notebook, make_notebook, nbcov_cli, report_json
 
 BRANCHY = "def sign(x):\n    if x > 0:\n        return 1\n    while x < -5:\n        x += 1\n    return -1 if x else 0\n"
 
@@ -108,3 +110,46 @@ def test_same_cells_same_numbers_under_every_core(tmp_path: Path, monkeypatch: p
         # are measured by nbcov's sys.monitoring engine.
         expected = "nbcov-branch" if branch and sys.version_info < (3, 14) else "SysMonitor"
         assert expected in runs["sysmon"]["status"]
+
+
+def test_core_choice_for_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Line coverage on 3.12/3.13 uses sys.monitoring unless a core was chosen or a setting needs a tracer."""
+    import coverage
+
+    from nbcov import core
+
+    def chosen(**kwargs: object) -> bool:
+        cov = coverage.Coverage(data_file=None, config_file=False)
+        for name, value in kwargs.items():
+            cov.set_option(f"run:{name}", value)
+        return core.prefer_sysmon(cov)[0]
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COVERAGE_CORE", raising=False)
+    assert chosen() is core.SYSMON_LINES
+    assert chosen(branch=True) is False  # the branch engine decides (nbcov.engine)
+    assert chosen(core="ctrace") is False
+    assert chosen(timid=True) is False
+    assert chosen(dynamic_context="test_function") is False
+    assert chosen(concurrency=["gevent"]) is False
+    monkeypatch.setenv("COVERAGE_CORE", "ctrace")
+    assert chosen() is False  # the environment variable counts as a choice too
+
+    # In real kernels of `nbcov run` (which records each cell as a context): the core `%nbcov status`
+    # reports, with no configuration and with `core = ctrace`, and no warning in any cell's output.
+    monkeypatch.delenv("COVERAGE_CORE")
+    statuses = {}
+    for name, rc in (("none", ""), ("ctrace", "[run]\ncore = ctrace\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / ".coveragerc").write_text(rc)
+        make_notebook(folder / "nb.ipynb", ["x = 1", "y = 2", "%nbcov status"])
+        nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", cwd=folder)
+        executed = nbformat.read(str(folder / "out" / "nb.ipynb"), as_version=4)
+        texts = ["".join(o.get("text", "") for o in cell.outputs) for cell in executed.cells]
+        assert texts[:2] == ["", ""], texts  # e.g. coverage.py's no-sysmon-context warning
+        statuses[name] = texts[2]
+        assert cells_by_index(report_json(folder))[2]["executed_lines"] == [1]
+        assert "nb.ipynb|cell 2" in nbcov_cli("who", "nb.ipynb:2:1", cwd=folder).stdout
+    assert ("SysMonitor" if core.SYSMON_LINES else "CTracer") in statuses["none"]
+    assert "CTracer" in statuses["ctrace"]

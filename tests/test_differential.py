@@ -30,9 +30,10 @@ in the cell). The cell's arcs are compared as reported. Nothing else is normaliz
 
 To stay fast, each mode runs all samples in a few notebooks executed side by side (each sample
 starts from a namespace cleared of the previous sample's names), and the reference runs every
-sample in one coverage.py process per mode. Modes: line and branch coverage under the default
-core, and line coverage under `sysmon` (Python 3.12+; coverage.py measures branches with sysmon
-only from Python 3.14).
+sample in one coverage.py process per mode (always coverage.py's default core, the C tracer before
+3.14). Modes: line coverage under `ctrace` and under `sysmon` (Python 3.12+, and what nbcov picks
+for lines on 3.12/3.13 when no core is chosen), and branch coverage under nbcov's default choice
+(its engine on 3.12/3.13; coverage.py measures branches with sysmon only from Python 3.14).
 """
 
 from __future__ import annotations
@@ -134,8 +135,10 @@ GAP_SAMPLES = sorted(p.stem for p in GAPS_DIR.glob("*.py"))
 
 CORPUS = OWN_SAMPLES + [f"stdlib_{name}" for name in STDLIB_SAMPLES] + [f"gap_{name}" for name in GAP_SAMPLES]
 
-#: (coverage mode, core): the default core in line and branch mode, and sysmon in line mode.
-MODES = [("line", "default"), ("branch", "default"), ("line", "sysmon")]
+#: (coverage mode, core the kernels measure with).
+# Line coverage under both cores nbcov measures with (on 3.12/3.13 it picks sysmon when no core is
+# chosen, nbcov.core); branches under the default choice (nbcov's engine on 3.12/3.13).
+MODES = [("line", "ctrace"), ("branch", "default"), ("line", "sysmon")]
 
 ALL_MODES = set(MODES)
 BRANCH_MODE = {("branch", "default")}
@@ -538,13 +541,13 @@ def params() -> list[Any]:
 def test_cells_measure_like_the_module(
     name: str, mode: str, core: str, runs: Runs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if core == "sysmon":
-        monkeypatch.setenv("COVERAGE_CORE", "sysmon")  # after conftest's fixture removed it
+    if core != "default":
+        monkeypatch.setenv("COVERAGE_CORE", core)  # after conftest's fixture removed it
     run = runs.get(mode, core)
-    # The kernels measured with the core asked for: sysmon, or the one plain coverage.py chose — except
+    # The kernels measured with the core asked for, or the one plain coverage.py chose — except
     # branches on 3.12/3.13, which nbcov's engine measures (the reference is then the C tracer's data).
-    if core == "sysmon":
-        expected = "SysMonitor"
+    if core != "default":
+        expected = {"sysmon": "SysMonitor", "ctrace": "CTracer"}[core]
     elif mode == "branch" and engine.SUPPORTED:
         expected = engine.ENGINE_NAME
     else:

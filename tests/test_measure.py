@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,34 @@ def test_a_corrupt_data_file_is_kept_aside_and_measuring_goes_on(tmp_path: Path)
     assert "is not a usable coverage data file" in warning and ".coverage-nbcov-corrupt" in warning
     assert (tmp_path / ".coverage-nbcov-corrupt").read_bytes() == b"not sqlite at all"  # nothing lost
     assert cells_by_index(report_json(tmp_path))[2]["executed_lines"] == [1]
+
+
+CORES = ["ctrace", "sysmon"] if sys.version_info >= (3, 12) else ["ctrace"]
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_failed_save_keeps_its_data_for_the_next_one(tmp_path: Path, core: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each save writes only what ran since the last one; what a failed save could not write is not lost."""
+    monkeypatch.setenv("COVERAGE_CORE", core)
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            "%load_ext nbcov",
+            "def f(x):\n    if x:\n        return 1\n    return 2",
+            "f(1)",
+            # The data file becomes unusable: the saves after this cell and the next one fail.
+            "import os\nos.rename('.coverage', 'saved')\nwith open('.coverage', 'w') as fh:\n    fh.write('garbage')",
+            "f(0)\nlater = 1",
+            "os.remove('.coverage')\nos.rename('saved', '.coverage')",
+            "done = 1",
+        ],
+    )
+    executed = execute_notebook(nb)
+    warnings = ["".join(o.get("text", "") for o in cell.outputs) for cell in executed.cells]
+    assert "could not save" in warnings[3] and "could not save" in warnings[4]
+    assert "could not save" not in warnings[5] + warnings[6]
+    cells = cells_by_index(report_json(tmp_path))
+    assert cells[2]["executed_lines"] == [1, 2, 3, 4]  # line 4 ran in cell 5, while saving failed
+    assert cells[2]["missing_lines"] == []
+    assert cells[5]["executed_lines"] == [1, 2] and cells[4]["executed_lines"] == [1, 2, 3, 4]
+    assert cells[3]["executed_lines"] == [1] and cells[7]["executed_lines"] == [1]

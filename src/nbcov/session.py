@@ -17,7 +17,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import compiler, data, engine
+from nbcov import compiler, core, data, engine
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
 from nbcov.parser import analysable
@@ -120,6 +120,7 @@ class Session:
         self._stack: list[_Running] = []
         self._shifted: dict[int, Any] = {}  # AST nodes already moved to their line in the cell
         self._unsaved: dict[str, CellRecord] = {}  # records new or changed since they were written
+        self._saved_latest: set[str] = set()  # the newest cell versions as of the last save
         self._index: NotebookIndex | None = None
         self._notebook_path: Path | None = None
         self._uninstall_compiler: Any = None
@@ -154,7 +155,9 @@ class Session:
         # nbcov's own hooks run around every cell; they are not the user's code.
         cov.set_option("run:omit", [*(cov.get_option("run:omit") or []), os.path.join(_NBCOV_DIR, "*")])
         # Flushing after every cell would repeat these on each cell.
-        quiet = ["module-not-imported", "no-data-collected", "module-not-measured"]
+        # And under sysmon, switch_context() below makes per-context data exact (restart_events), so
+        # coverage.py's "context data may be incomplete" would only be noise in the user's cell.
+        quiet = ["module-not-imported", "no-data-collected", "module-not-measured", "no-sysmon-context"]
         cov.set_option("run:disable_warnings", [*(cov.get_option("run:disable_warnings") or []), *quiet])
 
         self._prepare_target(bool(cov.get_option("run:branch")))
@@ -165,7 +168,9 @@ class Session:
         self.shell.events.register("pre_run_cell", self._pre_run_cell)
         self.shell.events.register("post_run_cell", self._post_run_cell)
         self.cov = cov
-        # Branches on 3.12/3.13: nbcov's sys.monitoring engine instead of the C tracer (engine/).
+        # On 3.12/3.13: lines with coverage.py's sysmon core, branches with nbcov's sys.monitoring
+        # engine, instead of the C tracer coverage.py would default to (core.py, engine/).
+        core.choose(cov)
         if engine.install(cov, source_provider=self._cell_source):
             from nbcov.engine.markers import install_cell_markers  # only branch kernels need it
 
@@ -468,11 +473,26 @@ class Session:
             self.last_error = None
 
     def _save(self) -> None:
+        """Merge what was measured since the last save into the data file, then forget it here.
+
+        Only the difference is kept in memory: each save then costs what the cell ran, not what the
+        whole session ran (a long notebook would otherwise pay more after every cell). What a failed
+        save could not write stays in memory and goes with the next one.
+        """
         assert self.cov is not None and self.store is not None
         measured = self.cov.get_data()
+        latest = {
+            entry.name
+            for entry in self._files.values()
+            if entry.record.key is not None
+            and self._latest.get((entry.record.notebook, entry.record.key)) == entry.record.digest
+        }
+        files = measured.measured_files()
+        if not files and not self._unsaved and latest == self._saved_latest and os.path.exists(self.target):
+            return  # e.g. a magic that ran no measured line
         names: dict[str, str] = {}
         drop: list[str] = []
-        for path in measured.measured_files():
+        for path in files:
             entry = self._files.get(path) or self._adopt(path)
             if entry is not None:
                 names[path] = entry.name
@@ -480,13 +500,9 @@ class Session:
                     self.store.save(self._unsaved.pop(entry.name))
             elif os.path.dirname(path) == self.cell_dir:
                 drop.append(path)  # e.g. a cell ipykernel's debugger dumped there
-        latest = {
-            entry.name
-            for entry in self._files.values()
-            if entry.record.key is not None
-            and self._latest.get((entry.record.notebook, entry.record.key)) == entry.record.digest
-        }
         data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
+        measured.erase()  # coverage.py's collector goes on adding to this (now empty) in-memory data
+        self._saved_latest = latest
 
     def _name_of(self, record: CellRecord) -> str:
         assert self.store is not None

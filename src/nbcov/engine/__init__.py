@@ -26,6 +26,8 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
+from nbcov.core import tracer_only_settings
+
 if TYPE_CHECKING:  # the analysis modules load when the engine measures, not in every kernel
     from nbcov.engine.relevance import SourceProvider
 
@@ -52,19 +54,8 @@ def decide(cov: Any) -> tuple[bool, str]:
     if not SUPPORTED:
         return False, f"Python {sys.version_info.major}.{sys.version_info.minor}: coverage.py's own core measures"
     if not cov.get_option("run:branch"):
-        return False, "line coverage: coverage.py's own core measures"
-    cov._init()  # loads the configuration and the plugins
-    refusals = []
-    if cov.get_option("run:timid"):
-        refusals.append("timid = true")
-    if cov.get_option("run:dynamic_context") not in (None, "", "none"):
-        refusals.append("dynamic_context is set")
-    concurrency = cov.get_option("run:concurrency") or []
-    if any(c in concurrency for c in ("greenlet", "eventlet", "gevent")):
-        refusals.append(f"concurrency = {concurrency}")
-    plugins = getattr(cov, "_plugins", None)
-    if plugins is not None and getattr(plugins, "file_tracers", None):
-        refusals.append("a file tracer plugin is configured")
+        return False, "line coverage: nbcov.core chooses coverage.py's sysmon or default core"
+    refusals = tracer_only_settings(cov)
     if not all(hasattr(cov, name) for name in ("_init_for_start", "_inited_for_start")):
         refusals.append("this coverage.py version has no place to plug the engine in")
     # `core = sysmon` asks for sys.monitoring's speed, which coverage.py cannot give branches before
