@@ -175,6 +175,8 @@ class Session:
             from nbcov.engine.markers import install_cell_markers  # only branch kernels need it
 
             self._unmark_cells = install_cell_markers(self.shell)
+        else:
+            engine.install_lines(cov)  # under sysmon: code with every line recorded stops paying for events
         _first_start(cov)
         self.measuring = True
         self._core = str(dict(cov.sys_info()).get("core", "?"))
@@ -233,9 +235,7 @@ class Session:
         if self.cov is None or not self.measuring:
             return ""
         previous = self.cov.switch_context(context) or ""
-        if self.core == "SysMonitor":
-            sys.monitoring.restart_events()
-        elif self.core == engine.ENGINE_NAME:
+        if self.core in ("SysMonitor", engine.ENGINE_NAME):
             engine.restart(self.cov)
         return previous
 

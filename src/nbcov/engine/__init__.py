@@ -17,6 +17,10 @@ Which engine measures branches is decided by the environment variable ``NBCOV_BR
     this engine whenever it can work at all (also when a core was picked).
 ``coverage``
     never: coverage.py's own choice of core, as without nbcov.
+
+For line coverage under coverage.py's ``sysmon`` core, ``install_lines`` swaps in ``lines.LineMonitor``
+(coverage.py's SysMonitor, which also switches off code objects that have no line left to record);
+``NBCOV_BRANCH_ENGINE=coverage`` leaves that to coverage.py as well.
 """
 
 from __future__ import annotations
@@ -88,20 +92,50 @@ def install(
     use, _why = decide(cov)
     if not use:
         return False
-    original: Callable[[], None] = cov._init_for_start
-
-    def init_for_start() -> None:
-        original()
-        _swap_core(cov, source_provider, force_slow)
-
-    cov._init_for_start = init_for_start
-    if cov._inited_for_start:  # already built (started before): swap now
-        _swap_core(cov, source_provider, force_slow)
+    _each_core(cov, lambda: _swap_core(cov, source_provider, force_slow))
     if mark_imports:
         from nbcov.engine.markers import install_import_markers
 
         cov._nbcov_unmark = install_import_markers(lambda path: _would_trace(cov, path))
     return True
+
+
+def install_lines(cov: Any) -> bool:
+    """Make `cov` (configured, not started) measure lines with `lines.LineMonitor` when coverage.py
+    picks its `sysmon` core for line coverage (chosen by the user or by `nbcov.core`).
+
+    Returns whether it can (coverage.py's SysMonitor is as `LineMonitor` expects, and this is line
+    coverage); the core itself is only known when coverage.py builds it, at start.
+    """
+    if cov.get_option("run:branch") or requested() == "coverage" or not SUPPORTED:
+        return False
+    from nbcov.engine.lines import LineMonitor, usable
+
+    if not usable() or not all(hasattr(cov, name) for name in ("_init_for_start", "_inited_for_start")):
+        return False
+
+    def swap() -> None:
+        from coverage.sysmon import SysMonitor
+
+        if cov._core.tracer_class is SysMonitor:
+            cov._core.tracer_class = LineMonitor
+
+    _each_core(cov, swap)
+    return True
+
+
+def _each_core(cov: Any, swap: Callable[[], None]) -> None:
+    """Call `swap` each time coverage.py builds `cov`'s core (at its first start and after `erase()`),
+    right after it did; and now, if it already has."""
+    original: Callable[[], None] = cov._init_for_start
+
+    def init_for_start() -> None:
+        original()
+        swap()
+
+    cov._init_for_start = init_for_start
+    if cov._inited_for_start:
+        swap()
 
 
 def uninstall(cov: Any) -> None:
@@ -148,7 +182,16 @@ def active_monitor(cov: Any) -> Any:
 
 
 def restart(cov: Any) -> None:
-    """After `cov.switch_context()`: record every arc again, under the new context."""
-    monitor = active_monitor(cov)
-    if monitor is not None:
-        monitor.restart()
+    """After `cov.switch_context()`: record every line or arc again, under the new context.
+
+    coverage.py's sysmon core records each line once and then disables its event, and nbcov's
+    monitors go further (they remove a code object's events once it has nothing left to record),
+    so without this a second context running the same line would record nothing.
+    """
+    collector = getattr(cov, "_collector", None)
+    tracers = getattr(collector, "tracers", None) or []
+    restartable = [t for t in tracers if hasattr(t, "restart")]
+    for tracer in restartable:
+        tracer.restart()
+    if not restartable:
+        sys.monitoring.restart_events()  # coverage.py's own SysMonitor (it needs no more)
