@@ -90,6 +90,11 @@ def main() -> int:
         _plain_child(args.plain)
         return 0
     repeat = 2 if args.quick else 5
+    # Commands and kernels run with Python's bytecode cache, as an installed nbcov (whose .pyc files
+    # pip writes) runs for users; PYTHONDONTWRITEBYTECODE would make every fresh process compile
+    # nbcov's modules again (~40 ms each, more in kernels).
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+        print("(PYTHONDONTWRITEBYTECODE unset for the measured processes: bytecode is cached as after pip install)")
     root = Path(tempfile.mkdtemp(prefix="nbcov-runbench-"))
     try:
         cpu = write(root / "cpu.ipynb", [CPU_CELLS[0], CPU_CELLS[1].format(n=60_000 if args.quick else 200_000)])
@@ -98,6 +103,7 @@ def main() -> int:
         env_core = f"COVERAGE_CORE={os.environ['COVERAGE_CORE']}" if "COVERAGE_CORE" in os.environ else "no core chosen"
         print(f"Python {sys.version.split()[0]}, {env_core}; medians of {repeat}, interleaved")
         plain, measured, plain_empty, measured_empty, plain8, j1, j2 = [], [], [], [], [], [], []
+        nbcov_run([empty])  # warm-up: writes the bytecode cache of what the CLI and the kernels import
         branch, branch_ctrace = [], []
         ctrace = {"NBCOV_BRANCH_ENGINE": "coverage", "COVERAGE_CORE": "ctrace"}
         for _ in range(repeat):

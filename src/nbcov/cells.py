@@ -68,8 +68,13 @@ class CellRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellRecord:
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = _record_fields()
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+@functools.lru_cache(maxsize=1)
+def _record_fields() -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(CellRecord))
 
 
 class CellStore:
@@ -157,15 +162,20 @@ def sibling_versions(name: str) -> tuple[str, str] | None:
 
 def load_record(name: str, search_dirs: list[Path] | None = None) -> CellRecord:
     """Read the record named `name`, looking under `search_dirs` too when the data folder moved."""
-    candidates = [Path(name)]
-    if search_dirs:
+    # The other places are only worked out when the record is not where its name says (a report
+    # reads a thousand records of a large notebook: the usual case stays a stat and a cached read).
+    try:
+        return _read_record(name, os.stat(name).st_mtime_ns)
+    except FileNotFoundError:
+        pass
+    if search_dirs and STORE_DIRNAME in Path(name).parts:
         tail = store_tail(name)
-        candidates += [d / STORE_DIRNAME / tail for d in search_dirs]
-    for candidate in candidates:
-        try:
-            return _read_record(str(candidate), candidate.stat().st_mtime_ns)
-        except FileNotFoundError:
-            continue
+        for folder in search_dirs:
+            candidate = os.path.join(folder, STORE_DIRNAME, tail)
+            try:
+                return _read_record(candidate, os.stat(candidate).st_mtime_ns)
+            except FileNotFoundError:
+                continue
     raise RecordError(
         f"No source is stored for the notebook cell {name!r}: its record is missing. "
         f"Keep the {STORE_DIRNAME}/ folder beside the data file (copy it along with the data when combining)."
@@ -176,7 +186,8 @@ def load_record(name: str, search_dirs: list[Path] | None = None) -> CellRecord:
 def _read_record(path: str, mtime_ns: int) -> CellRecord:
     """Records are read again only when they change (reports in a live kernel read them often)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
         return CellRecord.from_json(data)
     except (OSError, ValueError, TypeError) as exc:
         raise RecordError(f"The cell record {path} is unreadable ({exc}).") from exc

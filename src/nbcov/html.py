@@ -26,7 +26,6 @@ import functools
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import sys
@@ -352,6 +351,8 @@ def _analyse(cov: coverage.Coverage, names: list[str], show_contexts: bool, jobs
     n = _job_count(jobs, len(names), cov)
     if n <= 1:
         return list(analyse_all(cov, names, show_contexts))
+    import multiprocessing  # here: small reports never fork, and it costs a command ~15 ms to import
+
     context = multiprocessing.get_context("fork")
     claims = _Claims(context, names, n)
     workers = []
@@ -409,6 +410,8 @@ def _job_count(jobs: int | None, count: int, cov: coverage.Coverage) -> int:
         return 1
     # Forking is only safe from a single-threaded process (not inside a Jupyter kernel), and the data
     # must be on disk (an in-memory data file, as `[paths]` remapping makes, cannot be shared).
+    import multiprocessing
+
     if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if cov.config.paths or not os.path.isfile(cov.get_data().data_filename()):
