@@ -1,6 +1,6 @@
 """Line coverage of the torture corpus and stdlib modules (driven by their CPython tests); print JSON.
 
-Usage: python _lines.py MODE [corpus:NAME ...] [stdlib:MODULE=TESTMODULE ...]
+Usage: python _lines.py MODE [corpus:NAME ...] [stdlib:MODULE=TESTMODULE ...]  (targets as for _measure.py)
 
 MODE events: a bare sys.monitoring tool that never disables an event records every line each code
 object reports; prints the code objects where a reported line is missing from
@@ -11,31 +11,14 @@ targets twice, under contexts "first" and "second"; prints each file's lines per
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
-import io
 import json
 import os
 import sys
-import unittest
 from typing import Any
 
+from _measure import parse_targets, run_targets  # this folder is on sys.path: the script's own
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def run_targets(corpus: list[str], stdlib: list[tuple[str, str]]) -> None:
-    for name in corpus:
-        with contextlib.redirect_stdout(io.StringIO()):
-            if name in sys.modules:
-                importlib.reload(sys.modules[name])
-            else:
-                importlib.import_module(name)
-    for module, tests in stdlib:
-        importlib.import_module(module)
-        suite = unittest.defaultTestLoader.loadTestsFromName(tests)
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(suite)
 
 
 def events(include: list[str], corpus: list[str], stdlib: list[tuple[str, str]]) -> dict[str, Any]:
@@ -59,7 +42,7 @@ def events(include: list[str], corpus: list[str], stdlib: list[tuple[str, str]])
     mon.register_callback(tool, mon.events.LINE, line)
     mon.set_events(tool, mon.events.PY_START)
     try:
-        run_targets(corpus, stdlib)
+        run_targets(corpus, stdlib, [])
     finally:
         mon.set_events(tool, 0)
         mon.free_tool_id(tool)
@@ -87,7 +70,7 @@ def measure(mode: str, include: list[str], corpus: list[str], stdlib: list[tuple
             cov.switch_context(context)
             if mode != "ctrace":
                 engine.restart(cov)
-            run_targets(corpus, stdlib)
+            run_targets(corpus, stdlib, [])
     finally:
         cov.stop()
     data = cov.get_data()
@@ -104,19 +87,7 @@ def measure(mode: str, include: list[str], corpus: list[str], stdlib: list[tuple
 
 def main() -> None:
     mode, targets = sys.argv[1], sys.argv[2:]
-    include, corpus, stdlib = [], [], []
-    for target in targets:
-        kind, _, name = target.partition(":")
-        if kind == "corpus":
-            corpus.append(name)
-            include.append(os.path.join(HERE, f"{name}.py"))
-        else:
-            module, _, tests = name.partition("=")
-            stdlib.append((module, tests))
-            spec = importlib.util.find_spec(module)
-            assert spec is not None and spec.origin
-            include.append(spec.origin)
-    sys.path.insert(0, HERE)
+    include, corpus, stdlib, _benches = parse_targets(targets, HERE)
     result = events(include, corpus, stdlib) if mode == "events" else measure(mode, include, corpus, stdlib)
     json.dump(result, sys.stdout)
 

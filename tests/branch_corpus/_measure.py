@@ -30,28 +30,8 @@ def main() -> None:
 
     from nbcov import engine
 
-    include = []
-    corpus, stdlib, benches = [], [], []
     bench_dir = tempfile.mkdtemp(prefix="nbcov-corpus-bench-")
-    for target in targets:
-        kind, _, name = target.partition(":")
-        if kind == "bench":
-            bench, _, call = name.partition("=")
-            source = _bench_source(bench)
-            path = os.path.join(bench_dir, f"bm_{bench}.py")
-            with open(path, "w") as f:
-                f.write(source)
-            include.append(path)
-            benches.append((f"bm_{bench}", call))
-        elif kind == "corpus":
-            corpus.append(name)
-            include.append(os.path.join(HERE, f"{name}.py"))
-        else:
-            module, _, tests = name.partition("=")
-            stdlib.append((module, tests))
-            spec = importlib.util.find_spec(module)
-            assert spec is not None and spec.origin
-            include.append(spec.origin)
+    include, corpus, stdlib, benches = parse_targets(targets, bench_dir)
     os.environ["COVERAGE_CORE"] = "ctrace" if mode.startswith("ctrace") else ""
     if not os.environ["COVERAGE_CORE"]:
         del os.environ["COVERAGE_CORE"]
@@ -64,23 +44,9 @@ def main() -> None:
         from nbcov.engine.markers import install_import_markers
 
         install_import_markers(lambda path: path in include)
-    sys.path.insert(0, HERE)
-    sys.path.insert(0, bench_dir)
     cov.start()
     try:
-        for name in corpus:
-            with contextlib.redirect_stdout(io.StringIO()):
-                importlib.import_module(name)
-        for module, call in benches:
-            namespace: dict = {}
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(f"from {module} import *", namespace)
-                exec(call, namespace)
-        for module, tests in stdlib:
-            importlib.import_module(module)
-            suite = unittest.defaultTestLoader.loadTestsFromName(tests)
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(suite)
+        run_targets(corpus, stdlib, benches)
     finally:
         cov.stop()
     stats: dict = {"core": dict(cov.sys_info())["core"]}
@@ -106,6 +72,58 @@ def main() -> None:
         for path, entry in report["files"].items()
     }
     json.dump({"files": files, "stats": stats}, sys.stdout)
+
+
+def parse_targets(
+    targets: list[str], bench_dir: str
+) -> tuple[list[str], list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(files to measure, corpus modules, (stdlib module, its tests), (bench module, call)) of the arguments."""
+    include: list[str] = []
+    corpus: list[str] = []
+    stdlib: list[tuple[str, str]] = []
+    benches: list[tuple[str, str]] = []
+    for target in targets:
+        kind, _, name = target.partition(":")
+        if kind == "bench":
+            bench, _, call = name.partition("=")
+            source = _bench_source(bench)
+            path = os.path.join(bench_dir, f"bm_{bench}.py")
+            with open(path, "w") as f:
+                f.write(source)
+            include.append(path)
+            benches.append((f"bm_{bench}", call))
+        elif kind == "corpus":
+            corpus.append(name)
+            include.append(os.path.join(HERE, f"{name}.py"))
+        else:
+            module, _, tests = name.partition("=")
+            stdlib.append((module, tests))
+            spec = importlib.util.find_spec(module)
+            assert spec is not None and spec.origin
+            include.append(spec.origin)
+    sys.path.insert(0, HERE)
+    sys.path.insert(0, bench_dir)
+    return include, corpus, stdlib, benches
+
+
+def run_targets(corpus: list[str], stdlib: list[tuple[str, str]], benches: list[tuple[str, str]]) -> None:
+    """Run the targets once (a corpus module that already ran runs again, reloaded)."""
+    for name in corpus:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if name in sys.modules:
+                importlib.reload(sys.modules[name])
+            else:
+                importlib.import_module(name)
+    for module, call in benches:
+        namespace: dict = {}
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(f"from {module} import *", namespace)
+            exec(call, namespace)
+    for module, tests in stdlib:
+        importlib.import_module(module)
+        suite = unittest.defaultTestLoader.loadTestsFromName(tests)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(suite)
 
 
 def _bench_source(name: str) -> str:
