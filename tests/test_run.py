@@ -125,3 +125,27 @@ def test_combine_across_two_python_versions(tmp_path: Path) -> None:
     other_newer = "3.11" not in str(_other_python())
     if newer != other_newer:
         assert cells[1]["missing_lines"] == []  # one Python took each branch
+
+
+def test_kernels_talk_over_encrypted_sockets(tmp_path: Path) -> None:
+    """Where jupyter_client and the kernel support CurveZMQ, the cells' code and outputs are encrypted."""
+    from nbcov.kernel import _curve_available, kernel_manager
+
+    km = kernel_manager(blocking=True)
+    if not _curve_available(km):
+        pytest.skip("this jupyter_client or pyzmq has no CurveZMQ provisioning")
+    km.start_kernel()
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        reply = kc.execute_interactive("6 * 7", timeout=60, output_hook=lambda msg: None)
+        assert reply["content"]["status"] == "ok"
+        info = json.loads(Path(km.connection_file).read_text())
+        assert info.get("curve_publickey") and info.get("curve_secretkey")
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    make_notebook(tmp_path / "nb.ipynb", ["x = 1"])
+    result = nbcov_cli("run", "nb.ipynb", cwd=tmp_path)
+    assert "without encryption" not in result.stderr, result.stderr

@@ -21,12 +21,17 @@ class CurrentPythonKernelSpecs(KernelSpecManager):
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         if kernel_name == CURRENT_PYTHON:
+            from ipykernel.kernelspec import get_kernel_dict
+
+            # ipykernel's own spec for this Python, so that what it declares (a debugger, CurveZMQ
+            # transport encryption in ipykernel 7) is what the manager sees.
+            spec = get_kernel_dict()
             return KernelSpec(
-                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                argv=spec["argv"],
                 display_name=f"Python {sys.version.split()[0]} (nbcov)",
                 language="python",
                 resource_dir="",
-                metadata={"debugger": True},
+                metadata=spec.get("metadata", {}),
             )
         try:
             return super().get_kernel_spec(kernel_name)
@@ -41,4 +46,16 @@ def kernel_manager(kernel_name: str = CURRENT_PYTHON, *, blocking: bool = False,
     block its event loop, and a kernel that dies goes unnoticed until the wait times out.
     """
     cls = KernelManager if blocking else AsyncKernelManager
-    return cls(kernel_name=kernel_name, kernel_spec_manager=CurrentPythonKernelSpecs(), **kwargs)
+    km = cls(kernel_name=kernel_name, kernel_spec_manager=CurrentPythonKernelSpecs(), **kwargs)
+    if "transport_encryption" not in kwargs and _curve_available(km):
+        # Encrypt the kernel's traffic when its spec says it can (jupyter_client >= 8.10 provisions the
+        # keys): the cells' code and outputs never cross a socket in plain text, and ipykernel 7 stops
+        # warning about it on every kernel start.
+        km.transport_encryption = "auto"
+    return km
+
+
+def _curve_available(km: KernelManager) -> bool:
+    import zmq
+
+    return km.has_trait("transport_encryption") and bool(zmq.has("curve"))
