@@ -1,7 +1,7 @@
 """Which core measures a kernel: `sys.monitoring` wherever it records what coverage.py's tracers would.
 
 coverage.py defaults to its C tracer on 3.12/3.13, a trace function called on every line: a
-CPU-bound cell runs several times slower (FACTS.md: ~7x line, ~9x branch). `sys.monitoring` records
+CPU-bound cell runs several times slower (measured in a kernel: ~7x line, ~9x branch). `sys.monitoring` records
 each line once and then switches its event off, so line coverage costs almost nothing. nbcov therefore
 measures line coverage with coverage.py's own `sysmon` core on 3.12/3.13 and branches with nbcov's
 engine (`nbcov.engine`) — unless the user chose a core, or asked for something only a trace-function
