@@ -19,6 +19,8 @@ from nbcov.kernel import kernel_manager
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 NBCOV = [sys.executable, "-m", "nbcov.cli"]
+#: The coverage.py cores a test can measure with on this Python (sys.monitoring is 3.12+).
+CORES = ["ctrace", "sysmon"] if sys.version_info >= (3, 12) else ["ctrace"]
 
 #: A function with three ways out, for tests that need missed lines and branches.
 CLASSIFY = """\

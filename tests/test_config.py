@@ -10,7 +10,7 @@ import pytest
 
 import nbformat
 
-from conftest import cells_by_index, execute_notebook, make_notebook, nbcov_cli, report_json
+from conftest import CORES, cells_by_index, execute_notebook, make_notebook, nbcov_cli, report_json
 
 BRANCHY = "def sign(x):\n    if x > 0:\n        return 1\n    while x < -5:\n        x += 1\n    return -1 if x else 0\n"
 
@@ -72,9 +72,6 @@ def test_branch_and_partial_branches_from_pyproject(tmp_path: Path) -> None:
     assert cells[2]["missing_branches"] == [[4, 5]]  # the loop body never ran
     assert cells[4]["missing_branches"] == []  # "while n:" is marked as a partial branch on purpose
     assert cells[4]["missing_lines"] == []
-
-
-CORES = ["ctrace", "sysmon"] if sys.version_info >= (3, 12) else ["ctrace"]
 
 
 def _run_with_core(tmp_path: Path, core: str, monkeypatch: pytest.MonkeyPatch, branch: bool) -> dict:

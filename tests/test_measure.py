@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import CLASSIFY, cells_by_index, execute_notebook, make_notebook, report_json
+from conftest import CLASSIFY, CORES, cells_by_index, execute_notebook, make_notebook, report_json
 
 
 def test_every_line_of_a_cell_is_measured_including_def_lines(tmp_path: Path) -> None:
@@ -171,9 +170,6 @@ def test_a_corrupt_data_file_is_kept_aside_and_measuring_goes_on(tmp_path: Path)
     assert "is not a usable coverage data file" in warning and ".coverage-nbcov-corrupt" in warning
     assert (tmp_path / ".coverage-nbcov-corrupt").read_bytes() == b"not sqlite at all"  # nothing lost
     assert cells_by_index(report_json(tmp_path))[2]["executed_lines"] == [1]
-
-
-CORES = ["ctrace", "sysmon"] if sys.version_info >= (3, 12) else ["ctrace"]
 
 
 @pytest.mark.parametrize("core", CORES)

@@ -68,13 +68,11 @@ class CellRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellRecord:
-        fields = _record_fields()
-        return cls(**{k: v for k, v in data.items() if k in fields})
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
 
 
-@functools.lru_cache(maxsize=1)
-def _record_fields() -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(CellRecord))
+#: What a record file may set (newer nbcov versions may write more keys; older readers skip them).
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(CellRecord))
 
 
 class CellStore:

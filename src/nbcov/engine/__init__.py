@@ -60,7 +60,7 @@ def decide(cov: Any) -> tuple[bool, str]:
     if not cov.get_option("run:branch"):
         return False, "line coverage: nbcov.core chooses coverage.py's sysmon or default core"
     refusals = tracer_only_settings(cov)
-    if not all(hasattr(cov, name) for name in ("_init_for_start", "_inited_for_start")):
+    if not _pluggable(cov):
         refusals.append("this coverage.py version has no place to plug the engine in")
     # `core = sysmon` asks for sys.monitoring's speed, which coverage.py cannot give branches before
     # 3.14 (it falls back to its C tracer); the engine is that, so only ctrace/pytrace are respected.
@@ -111,7 +111,7 @@ def install_lines(cov: Any) -> bool:
         return False
     from nbcov.engine.lines import LineMonitor, usable
 
-    if not usable() or not all(hasattr(cov, name) for name in ("_init_for_start", "_inited_for_start")):
+    if not usable() or not _pluggable(cov):
         return False
 
     def swap() -> None:
@@ -122,6 +122,11 @@ def install_lines(cov: Any) -> bool:
 
     _each_core(cov, swap)
     return True
+
+
+def _pluggable(cov: Any) -> bool:
+    """Does this Coverage build its core where `_each_core` can follow it (coverage.py 7.x)?"""
+    return all(hasattr(cov, name) for name in ("_init_for_start", "_inited_for_start"))
 
 
 def _each_core(cov: Any, swap: Callable[[], None]) -> None:
