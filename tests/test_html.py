@@ -9,12 +9,15 @@ nbcov's own record store, which can hold any text (hostile content, edited and m
 from __future__ import annotations
 
 import json
+import json.decoder
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import textwrap
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from conftest import CLASSIFY, NBCOV, execute_notebook, make_notebook, nbcov_cli, report_json
 from nbcov.cells import CellRecord, CellStore
 from nbcov.data import TRACER_NAME
+from nbcov.htmlstate import STATE_FILE
 
 # One kernel run and one browser for the whole module: under pytest-xdist, keep the module on one
 # worker (`--dist loadgroup`; with `--dist loadfile` this holds anyway).
@@ -381,7 +385,7 @@ def test_same_data_gives_byte_identical_files(measured: Path, report: Path, tmp_
     before = {p.name: p.stat().st_mtime_ns for p in report.iterdir()}
     assert html("--show-contexts", "-d", "htmlcov", "--title", "Analysis coverage", cwd=measured) == 0
     after = {p.name: p.stat().st_mtime_ns for p in report.iterdir()}
-    assert {n for n in before if before[n] != after[n]} <= {"index.html", "nbcov-html.json", "nbcov-html.fragments"}
+    assert {n for n in before if before[n] != after[n]} <= {"index.html", STATE_FILE}
     assert _files(report) == _files(tmp_path / "again")
 
 
@@ -399,7 +403,8 @@ def test_analysing_in_worker_processes_gives_the_same_report_and_keeps_the_data(
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    """The report's files; nbcov's state file is a cache of how it was made, not part of it."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != STATE_FILE}
 
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -597,6 +602,72 @@ def test_edited_missing_and_unplaced_cells(clean_browser: Browser, tmp_path: Pat
     assert "terminal IPython" in session.text_content("header.top")
 
 
+def test_a_damaged_or_foreign_state_file_is_started_again(tmp_path: Path) -> None:
+    cells = [{"source": "a = 1\nif a:\n    b = 2  # MISSED"}]
+    data_file = build(tmp_path, {"one.ipynb": cells}, modules={"mod.py": "X = 1\n"})
+    assert html(str(data_file), "-d", "fresh", cwd=tmp_path) == 0
+    out = tmp_path / "out"
+
+    # A report folder of an earlier nbcov (JSON manifest): the pages it lists are ours to remove.
+    out.mkdir()
+    shutil.copy(tmp_path / "fresh" / ".gitignore", out)
+    (out / "z_gone_ipynb.html").write_text("old page")
+    (out / "nbcov-html.json").write_text(json.dumps({"format": 1, "pages": {"z_gone_ipynb.html": "k"}}))
+    (out / "nbcov-html.fragments").write_text("old fragments")
+    assert html(str(data_file), "-d", "out", cwd=tmp_path) == 0
+    assert _files(out) == _files(tmp_path / "fresh")
+
+    # Damaged, then from another format: one report as if from scratch, and a usable state again.
+    for damage in (b"not a database at all", None):
+        if damage is None:
+            with closing(sqlite3.connect(out / STATE_FILE)) as con, con:
+                con.execute("update meta set value = '999' where key = 'format'")
+        else:
+            (out / STATE_FILE).write_bytes(damage)
+        (out / "index.html").unlink()
+        assert html(str(data_file), "-d", "out", cwd=tmp_path) == 0
+        assert _files(out) == _files(tmp_path / "fresh")
+        with closing(sqlite3.connect(out / STATE_FILE)) as con:
+            assert con.execute("select count(*) from entry").fetchone() == (2,)
+
+    # Other settings (contexts shown): nothing made without them is reused, and back again.
+    assert html(str(data_file), "-d", "out", "--show-contexts", cwd=tmp_path) == 0
+    assert html(str(data_file), "-d", "fresh-contexts", "--show-contexts", cwd=tmp_path) == 0
+    assert _files(out) == _files(tmp_path / "fresh-contexts")
+    assert html(str(data_file), "-d", "out", cwd=tmp_path) == 0
+    assert _files(out) == _files(tmp_path / "fresh")
+
+
+def test_tokenizing_once_changes_nothing_coverage_sees() -> None:
+    import coverage.parser
+    import coverage.phystokens
+    from coverage.phystokens import source_token_lines
+
+    from nbcov.htmldata import tokenized_once
+
+    originals = (coverage.parser.generate_tokens, coverage.phystokens.generate_tokens)
+    sources = [Path(m.__file__).read_text() for m in (textwrap, json.decoder, shutil)] + [
+        "x = (\n  1,\n  2)\ny = x \\\n  + 1\n", "def f():\n\tif f:\n\t\treturn 1\n", "s = 'unterminated\n",
+        "match x:\n    case 1:\n        pass\n", "if x:\n  y\n else:\n", f"{chr(34) * 3}doc{chr(34) * 3}\nz = f'{{1}}'\n",
+    ]
+
+    def facts(text: str) -> Any:
+        try:
+            parser = PythonParser(text=text, exclude="#pragma: no cover")
+            parser.parse_source()
+            return parser.statements, parser.excluded, parser.multiline_map, list(source_token_lines(text))
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    plain = [facts(text) for text in sources * 2]
+    with tokenized_once():
+        assert [facts(text) for text in sources * 2] == plain
+    assert (coverage.parser.generate_tokens, coverage.phystokens.generate_tokens) == originals
+    with pytest.raises(ZeroDivisionError), tokenized_once():
+        1 / 0
+    assert (coverage.parser.generate_tokens, coverage.phystokens.generate_tokens) == originals
+
+
 def test_only_the_named_notebooks_and_the_api(tmp_path: Path) -> None:
     from nbcov.html import write_html
     from nbcov.report import open_coverage
@@ -653,4 +724,5 @@ def test_incremental_rendering_rewrites_only_what_changed(tmp_path: Path) -> Non
     two_only = build(tmp_path, {"two.ipynb": [{"source": "c = 3"}]})
     assert html(str(two_only), "-d", "out", cwd=tmp_path) == 0
     assert not one.exists() and two.exists()
-    assert json.loads((out / "nbcov-html.json").read_text())["pages"].keys() == {two.name}
+    with closing(sqlite3.connect(out / STATE_FILE)) as con:
+        assert {name for (name,) in con.execute("select filename from page")} == {two.name}

@@ -8,24 +8,24 @@ The report is a folder: `index.html`, one page per notebook and per measured mod
 JavaScript file. It opens from disk with no server and no network, and its pages forbid remote loads
 (Content-Security-Policy). The same data gives byte-identical files.
 
-It is incremental: `nbcov-html.json` and `nbcov-html.fragments` in the folder keep, per measured file,
-a fingerprint of what its part of the report was made from (its data rows, its cell record or source
-file) with the numbers and the rendered source, and per page a hash of its inputs. A file whose
-fingerprint is unchanged is not analysed again, and a page whose inputs are unchanged is not written
-again. Large reports are analysed by this process and forked ones together (`_analyse`).
+It is incremental: `nbcov-html.db` in the folder (`htmlstate`) keeps, per measured file, a
+fingerprint of what its part of the report was made from (its data rows, its cell record or source
+file) with the numbers and the rendered source, and per page a hash of its inputs and its index row.
+A file whose fingerprint is unchanged is not analysed again, and a page whose inputs are unchanged
+is not written again. Large reports are analysed by this process and forked ones together (`_analyse`).
 
 Modules: `htmldata` (coverage.py's analysis of one file -> an entry), `htmlrender` (escaping, source
 lines, index and module pages), `htmlnotebook` (notebook files, Markdown, outputs, notebook pages),
-`htmlfiles/` (the CSS and JavaScript).
+`htmlstate` (the incremental state), `htmlfiles/` (the CSS and JavaScript).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import hashlib
-import json
 import os
 import re
 import sys
@@ -47,11 +47,9 @@ from nbcov.data import DataFileError
 from nbcov.htmldata import ENTRY_FORMAT, Entry, analyse_all, fingerprints, numbers, report_files
 from nbcov.htmlnotebook import cache_key, notebook_page, parse_notebook, read_bytes
 from nbcov.htmlrender import Assets, Page, Row, index_page, module_page
+from nbcov.htmlstate import STATE_FORMAT, PageRecord, ReportState
 
 DEFAULT_TITLE = "Coverage report"
-MANIFEST = "nbcov-html.json"
-FRAGMENTS = "nbcov-html.fragments"
-MANIFEST_FORMAT = 1
 ASSET_DIR = Path(__file__).with_name("htmlfiles")
 
 #: The names of the files a report writes (pages and assets), the only ones it ever deletes.
@@ -135,42 +133,61 @@ class _Report:
 
         assets = self._assets()
         settings = cache_key(
-            MANIFEST_FORMAT, ENTRY_FORMAT, _code_version(), __version__, coverage.__version__, sys.version_info[:2],
+            STATE_FORMAT, ENTRY_FORMAT, _code_version(), __version__, coverage.__version__, sys.version_info[:2],
             os.getcwd(), os.path.abspath(data_file), self.branch, self.show_contexts, self.precision,
             self.cov.config.exclude_list, self.cov.config.partial_list, self.cov.config.partial_always_list,
             self.cov.config.report_contexts, self.title, sorted(assets.items()),
         )
-        old = _Manifest.read(self.directory, settings)
-        todo = [f for f in files if fps[f] is None or f not in old.entries or old.entries[f].get("fp") != fps[f]]
+        self.state = state = ReportState.open(self.directory, settings)
         try:
-            fresh = dict(_analyse(self.cov, todo, self.show_contexts, self.jobs))
+            return self._write(files, fps, assets, data_file)
+        finally:
+            state.close()
+
+    def _write(self, files: list[str], fps: dict[str, str | None], assets: dict[str, str], data_file: str) -> Path:
+        state = self.state
+        todo = [f for f in files if fps[f] is None or state.stubs.get(f, {}).get("fp") != fps[f]]
+        try:
+            self.fresh = dict(_analyse(self.cov, todo, self.show_contexts, self.jobs))
         except CoverageException as exc:
             raise DataFileError(f"Can't report {data_file}: {exc}") from exc
 
-        entries: list[Entry] = []
+        # What is known of every file: its fresh entry, or the columns the state keeps of its last one.
+        stubs: list[Entry] = []
         for name in files:
-            entry = fresh[name] if name in fresh else old.entries[name]
+            entry = self.fresh[name] if name in self.fresh else state.stubs[name]
             if entry is None:
                 continue  # coverage.py would skip it too (`ignore_errors`)
             entry["fp"] = fps[name]
-            entries.append(entry)
+            stubs.append(entry)
 
-        new = _Manifest(settings)
-        new.entries = {e["name"]: e for e in entries if e["fp"] is not None}
         self.directory.mkdir(parents=True, exist_ok=True)
         if not any(self.directory.iterdir()):
             (self.directory / ".gitignore").write_text("# Created by nbcov: an HTML coverage report.\n*\n")
         common = Page(self.title, Assets(css=assets["css"], js=assets["js"]), self._footer())
-        rows = self._notebook_pages(entries, common, old, new) + self._module_pages(entries, common, old, new)
+        self.pages: dict[str, PageRecord] = {}
+        rows = self._notebook_pages(stubs, common) + self._module_pages(stubs, common)
         self._write_assets(assets)
         index = self._index(rows, common)
-        # Only names this module makes are ever removed, whatever an old manifest says.
-        for stale in (set(old.pages) | set(old.assets)) - set(new.pages) - set(assets.values()):
+        # Only names this module makes are ever removed, whatever an old state file says.
+        for stale in state.old_files - set(self.pages) - set(assets.values()):
             if _OURS.fullmatch(stale) and stale != "index.html":
                 (self.directory / stale).unlink(missing_ok=True)
-        new.assets = sorted(assets.values())
-        new.write(self.directory)
+        fresh = [e for e in self.fresh.values() if e is not None and e["fp"] is not None]
+        state.save(fresh, {e["name"] for e in stubs if e["fp"] is not None}, self.pages, sorted(assets.values()))
         return index
+
+    def _full(self, stubs: list[Entry]) -> list[Entry]:
+        """The complete entries behind `stubs`: fresh ones as they are, the others from the state file."""
+        stored = self.state.entries(e["name"] for e in stubs if e["name"] not in self.fresh)
+        return [self.fresh.get(e["name"]) or {**stored[e["name"]], "fp": e["fp"]} for e in stubs]
+
+    def _fresh_page(self, filename: str, key: str) -> PageRecord | None:
+        """The state's record of a page whose inputs are unchanged and whose file is still there."""
+        old = self.state.pages.get(filename)
+        if old is not None and old.key == key and (self.directory / filename).is_file():
+            return old
+        return None
 
     def _check_plugin(self, files: list[str]) -> None:
         if any(is_cell_name(f) for f in files):
@@ -185,9 +202,9 @@ class _Report:
 
     # -- pages -------------------------------------------------------------------------------------
 
-    def _notebook_pages(self, entries: list[Entry], common: Page, old: _Manifest, new: _Manifest) -> list[Row]:
+    def _notebook_pages(self, stubs: list[Entry], common: Page) -> list[Row]:
         groups: dict[str | None, list[Entry]] = {}
-        for entry in entries:
+        for entry in stubs:
             if entry["kind"] == "cell":
                 groups.setdefault(entry.get("notebook_path"), []).append(entry)
         if self.only is not None:
@@ -203,26 +220,28 @@ class _Report:
             filename = _unique(("ipython_session" if path is None else _page_name(shown)) + ".html", names)
             raw, problem = read_bytes(path)
             inputs = [(e["name"], e["fp"]) for e in cells]
-            key = cache_key(new.settings, "notebook", shown, path, hashlib.sha256(raw).hexdigest() if raw is not None else None, problem, inputs)
-            nums = numbers(cells, self.precision)
-            tests = _sum_tests(cells)
-            if None in (e["fp"] for e in cells) or not old.fresh(filename, key, self.directory):
+            key = cache_key(self.state.settings, "notebook", shown, path, hashlib.sha256(raw).hexdigest() if raw is not None else None, problem, inputs)
+            record = None if None in (e["fp"] for e in cells) else self._fresh_page(filename, key)
+            if record is None:
+                cells = self._full(cells)
+                nums = numbers(cells, self.precision)
+                tests = _sum_tests(cells)
                 nb_cells, problem = parse_notebook(raw)
+                old_snippets = self.state.pages[filename].snippets if filename in self.state.pages else {}
                 snippets: dict[str, str] = {}
                 html = notebook_page(
                     common, shown, path, nb_cells, problem, cells, nums, self.branch,
-                    human_sorted(tests) if self.show_contexts else [], old.snippets.get(filename, {}), snippets,
+                    human_sorted(tests) if self.show_contexts else [], old_snippets, snippets,
                 )
                 _write(self.directory / filename, html)
-                new.snippets[filename] = snippets
-            else:
-                new.snippets[filename] = old.snippets.get(filename, {})
-            new.pages[filename] = key
-            if path is None:
-                detail = f"terminal IPython · {_plural(len(cells), 'cell')}"
-            else:
-                detail = f"notebook · {_plural(len(cells), 'measured cell')}" + (" · file not found" if problem == "missing" else "")
-            rows.append(Row(filename, shown, "notebook", detail, nums, tests))
+                if path is None:
+                    detail = f"terminal IPython · {_plural(len(cells), 'cell')}"
+                else:
+                    detail = f"notebook · {_plural(len(cells), 'measured cell')}" + (" · file not found" if problem == "missing" else "")
+                row = {"name": shown, "kind": "notebook", "detail": detail, "nums": dataclasses.asdict(nums), "tests": tests}
+                record = PageRecord(key, row, snippets)
+            self.pages[filename] = record
+            rows.append(_index_row(filename, record.row))
         return rows
 
     def _shown(self, path: str | None, cells: list[Entry]) -> str:
@@ -235,18 +254,22 @@ class _Report:
         except ValueError:
             return path
 
-    def _module_pages(self, entries: list[Entry], common: Page, old: _Manifest, new: _Manifest) -> list[Row]:
+    def _module_pages(self, stubs: list[Entry], common: Page) -> list[Row]:
         rows = []
-        names: set[str] = set(new.pages)
-        for entry in sorted((e for e in entries if e["kind"] == "module"), key=lambda e: e["label"]):
-            filename = _unique(_page_name(entry["label"]) + ".html", names)
-            key = cache_key(new.settings, "module", entry["name"], entry["fp"])
-            nums = Numbers(**entry["nums"])
-            if entry["fp"] is None or not old.fresh(filename, key, self.directory):
+        names: set[str] = set(self.pages)
+        for stub in sorted((e for e in stubs if e["kind"] == "module"), key=lambda e: e["label"]):
+            filename = _unique(_page_name(stub["label"]) + ".html", names)
+            key = cache_key(self.state.settings, "module", stub["name"], stub["fp"])
+            record = None if stub["fp"] is None else self._fresh_page(filename, key)
+            if record is None:
+                (entry,) = self._full([stub])
+                nums = Numbers(**entry["nums"])
                 tests = human_sorted(entry.get("tests", {})) if self.show_contexts else []
                 _write(self.directory / filename, module_page(common, entry, nums, self.branch, tests))
-            new.pages[filename] = key
-            rows.append(Row(filename, entry["label"], "module", "module", nums, entry.get("tests", {})))
+                row = {"name": entry["label"], "kind": "module", "detail": "module", "nums": entry["nums"], "tests": entry.get("tests", {})}
+                record = PageRecord(key, row, {})
+            self.pages[filename] = record
+            rows.append(_index_row(filename, record.row))
         return rows
 
     def _index(self, rows: list[Row], common: Page) -> Path:
@@ -419,91 +442,6 @@ def _job_count(jobs: int | None, count: int, cov: coverage.Coverage) -> int:
     return min(jobs, count)
 
 
-# -- the manifest of an incremental report -------------------------------------------------------------
-
-
-#: The parts of an entry kept in the fragments file rather than in the JSON.
-_IN_BLOB = ("fragment", "summary")
-
-
-class _Manifest:
-    """`nbcov-html.json` (small: fingerprints, numbers, page hashes) and `nbcov-html.fragments`
-    (the rendered source of every file, one after the other; the JSON holds where each one is).
-
-    Plain text rather than JSON for the fragments: reading and writing a few megabytes of HTML
-    stays a matter of milliseconds, which is what makes a one-cell change cheap.
-    """
-
-    NOTE = "nbcov's record of this report's inputs, to re-render only what changed. Not a stable format."
-
-    def __init__(self, settings: str) -> None:
-        self.settings = settings
-        self.entries: dict[str, Entry] = {}
-        self.pages: dict[str, str] = {}
-        self.snippets: dict[str, dict[str, str]] = {}
-        self.assets: list[str] = []
-
-    @classmethod
-    def read(cls, directory: Path, settings: str) -> _Manifest:
-        manifest = cls(settings)
-        try:
-            data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return manifest
-        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-            return manifest
-        # Pages and assets are listed even when the settings changed, so stale files get removed.
-        manifest.pages = dict.fromkeys(data.get("pages", {}), "")
-        manifest.assets = list(data.get("assets", []))
-        if data.get("settings") != settings:
-            return manifest
-        try:
-            blob = (directory / FRAGMENTS).read_bytes()
-        except OSError:
-            return manifest
-        if hashlib.sha256(blob).hexdigest() != data.get("fragments"):
-            return manifest
-        text = blob.decode("utf-8")
-        entries = data.get("entries", {})
-        for entry in entries.values():
-            at = entry.pop("at")
-            for key, start, end in zip(_IN_BLOB, at, at[1:]):
-                entry[key] = text[start:end]
-        manifest.entries = entries
-        manifest.pages = data.get("pages", {})
-        manifest.snippets = data.get("snippets", {})
-        return manifest
-
-    def fresh(self, filename: str, key: str, directory: Path) -> bool:
-        return self.pages.get(filename) == key and (directory / filename).is_file()
-
-    def write(self, directory: Path) -> None:
-        fragments: list[str] = []
-        entries = {}
-        at = 0
-        for name, entry in sorted(self.entries.items()):
-            entries[name] = {k: v for k, v in entry.items() if k not in _IN_BLOB}
-            offsets = [at]
-            for key in _IN_BLOB:
-                fragments.append(entry[key])
-                at += len(entry[key])
-                offsets.append(at)
-            entries[name]["at"] = offsets
-        blob = "".join(fragments).encode("utf-8")
-        (directory / FRAGMENTS).write_bytes(blob)
-        data = {
-            "note": self.NOTE,
-            "format": MANIFEST_FORMAT,
-            "settings": self.settings,
-            "assets": self.assets,
-            "pages": dict(sorted(self.pages.items())),
-            "entries": entries,
-            "snippets": dict(sorted(self.snippets.items())),
-            "fragments": hashlib.sha256(blob).hexdigest(),
-        }
-        _write(directory / MANIFEST, json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
-
-
 def _write(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8", "replace"))
 
@@ -513,7 +451,7 @@ def _code_version() -> str:
     """A hash of the code that renders the report: cached pages never outlive a change to it."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("html.py", "htmldata.py", "htmlnotebook.py", "htmlrender.py", "parser.py", "cov_plugin.py"):
+    for name in ("html.py", "htmldata.py", "htmlnotebook.py", "htmlrender.py", "htmlstate.py", "parser.py", "cov_plugin.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -531,6 +469,10 @@ def _unique(name: str, taken: set[str]) -> str:
         candidate = f"{stem}_{n}{dot}{ext}"
     taken.add(candidate)
     return candidate
+
+
+def _index_row(filename: str, row: dict[str, Any]) -> Row:
+    return Row(filename, row["name"], row["kind"], row["detail"], Numbers(**row["nums"]), row["tests"])
 
 
 def _sum_tests(entries: list[Entry]) -> dict[str, int]:

@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from coverage.files import GlobMatcher, prep_patterns
 from coverage.misc import human_sorted
 from coverage.results import Analysis, Numbers
 
+from nbcov import parser as cellparser
 from nbcov.cells import STORE_DIRNAME
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.htmlrender import code_lines, summary
@@ -130,21 +131,35 @@ def _source_bytes(name: str, search_dirs: list[Path]) -> bytes | None:
     Cell records are looked for where `nbcov.cells.load_record` looks (string operations here:
     this runs for every file of every report).
     """
-    try:
-        with open(name, "rb") as f:
-            return f.read()
-    except OSError:
-        pass
+    found = _read(name)
+    if found is not None:
+        return found
     parts = name.split(os.sep)
     if name.endswith(".json") and STORE_DIRNAME in parts:
         tail = os.sep.join(parts[len(parts) - parts[::-1].index(STORE_DIRNAME) :])
         for folder in search_dirs:
-            try:
-                with open(os.path.join(folder, STORE_DIRNAME, tail), "rb") as f:
-                    return f.read()
-            except OSError:
-                continue
+            found = _read(os.path.join(folder, STORE_DIRNAME, tail))
+            if found is not None:
+                return found
     return None
+
+
+def _read(path: str) -> bytes | None:
+    """A whole file, or None. Plain `os` calls: a buffered file object costs twice as much, and an
+    incremental report reads a thousand small files to find the one that changed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 # -- analysing a file into an entry ---------------------------------------------------------------------
@@ -290,6 +305,45 @@ def numbers(entries: Iterable[Entry], precision: int) -> Numbers:
 def analyse_all(cov: coverage.Coverage, names: Iterable[str], show_contexts: bool) -> Iterator[tuple[str, Entry | None]]:
     """Entries for `names`, keeping one connection to the data file open for all of them."""
     data = cov.get_data()
-    with data._connect():
-        for name in names:
-            yield name, analyse(cov, name, show_contexts)
+    # A live session reports again and keeps what it parsed; a command that started with nothing
+    # parsed (`nbcov html`) will not, and leaves nothing behind (see `forget_parsers`).
+    once = cellparser.parsers_cached() == 0
+    try:
+        with data._connect(), tokenized_once():
+            for name in names:
+                yield name, analyse(cov, name, show_contexts)
+    finally:
+        if once:
+            cellparser.forget_parsers()
+
+
+@contextmanager
+def tokenized_once() -> Iterator[None]:
+    """Let coverage.py tokenize each file once for a report, where it would tokenize it twice.
+
+    Its parser (`parser.PythonParser`) and its token lines for highlighting
+    (`phystokens.source_token_lines`) each call `phystokens.generate_tokens` on the same text; the
+    second tokenizing is a tenth of a report's time. While this is active, that function keeps the
+    tokens of the last text it was given and hands them out again for the same text. Outside a
+    report (and if someone else replaced the function) coverage.py is left as it is.
+    """
+    import coverage.parser
+    import coverage.phystokens
+
+    original = coverage.phystokens.generate_tokens
+    if coverage.parser.generate_tokens is not original:
+        yield
+        return
+    last: list[Any] = [None, []]  # the text, its tokens
+
+    def generate_tokens(text: str) -> Iterator[Any]:
+        if last[0] != text:
+            last[1] = list(original(text))  # raises as the original would, before any token is used
+            last[0] = text
+        return iter(last[1])
+
+    coverage.parser.generate_tokens = coverage.phystokens.generate_tokens = generate_tokens  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        coverage.parser.generate_tokens = coverage.phystokens.generate_tokens = original  # type: ignore[assignment]
