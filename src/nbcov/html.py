@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,10 @@ from coverage.misc import human_sorted
 from coverage.results import Numbers
 
 from nbcov import __version__
-from nbcov.cells import is_cell_name
+from nbcov.cells import RecordError, is_cell_name, load_record
 from nbcov.data import DataFileError
-from nbcov.htmldata import ENTRY_FORMAT, Entry, analyse_all, fingerprints, numbers, report_files
-from nbcov.htmlnotebook import cache_key, notebook_page, parse_notebook, read_bytes
+from nbcov.htmldata import ENTRY_FORMAT, Entry, analyse_all, fingerprints, notebook_path, numbers, report_files
+from nbcov.htmlnotebook import NotebookCell, cache_key, markdown_snippets, notebook_page, parse_notebook, read_bytes
 from nbcov.htmlrender import Assets, Page, Row, index_page, module_page
 from nbcov.htmlstate import STATE_FORMAT, PageRecord, ReportState
 
@@ -128,9 +128,7 @@ class _Report:
         if not files:
             raise DataFileError(f"No data to report in {data_file}.")
         self._check_plugin(files)
-        search_dirs = [Path(os.path.abspath(data_file)).parent, Path.cwd()]
-        fps = fingerprints(self.cov, files, search_dirs)
-
+        self.search_dirs = [Path(os.path.abspath(data_file)).parent, Path.cwd()]
         assets = self._assets()
         settings = cache_key(
             STATE_FORMAT, ENTRY_FORMAT, _code_version(), __version__, coverage.__version__, sys.version_info[:2],
@@ -140,17 +138,25 @@ class _Report:
         )
         self.state = state = ReportState.open(self.directory, settings)
         try:
-            return self._write(files, fps, assets, data_file)
+            return self._write(files, assets, data_file)
         finally:
             state.close()
 
-    def _write(self, files: list[str], fps: dict[str, str | None], assets: dict[str, str], data_file: str) -> Path:
+    def _write(self, files: list[str], assets: dict[str, str], data_file: str) -> Path:
         state = self.state
-        todo = [f for f in files if fps[f] is None or state.stubs.get(f, {}).get("fp") != fps[f]]
+        self.fps: dict[str, str | None] | None = None
+        self.ahead: dict[str, tuple[bytes | None, str, list[NotebookCell] | None, str]] = {}
+        self.snippets_ahead: dict[str, str] = {}
+        if state.stubs:  # what changed decides what is analysed
+            self.fps = fingerprints(self.cov, files, self.search_dirs)
+            todo = [f for f in files if self.fps[f] is None or state.stubs.get(f, {}).get("fp") != self.fps[f]]
+        else:  # nothing to reuse: every file is analysed, and its fingerprint can wait
+            todo = list(files)
         try:
-            self.fresh = dict(_analyse(self.cov, todo, self.show_contexts, self.jobs))
+            self.fresh = dict(_analyse(self.cov, todo, self.show_contexts, self.jobs, lambda: self._ahead(files)))
         except CoverageException as exc:
             raise DataFileError(f"Can't report {data_file}: {exc}") from exc
+        fps = self.fps if self.fps is not None else fingerprints(self.cov, files, self.search_dirs)
 
         # What is known of every file: its fresh entry, or the columns the state keeps of its last one.
         stubs: list[Entry] = []
@@ -176,6 +182,29 @@ class _Report:
         fresh = [e for e in self.fresh.values() if e is not None and e["fp"] is not None]
         state.save(fresh, {e["name"] for e in stubs if e["fp"] is not None}, self.pages, sorted(assets.values()))
         return index
+
+    def _ahead(self, files: list[str]) -> None:
+        """What the pages need that needs no analysis, done while forked workers analyse: the
+        fingerprints (of a first report), and every notebook read, parsed and its Markdown rendered
+        (a first report's Markdown: the import of markdown-it alone is ~0.05 s)."""
+        if self.fps is None:
+            self.fps = fingerprints(self.cov, files, self.search_dirs)
+        paths: set[str] = set()
+        for name in files:
+            if is_cell_name(name):
+                try:
+                    record = load_record(name, self.search_dirs)
+                except RecordError:
+                    continue  # the analysis reports it
+                if record.notebook is not None:
+                    paths.add(str(notebook_path(record.notebook, name)))
+        for path in sorted(paths):
+            if self.only is not None and os.path.realpath(path) not in self.only:
+                continue
+            raw, problem = read_bytes(path)
+            cells, parse_problem = parse_notebook(raw)
+            self.ahead[path] = (raw, problem, cells, parse_problem)
+            self.snippets_ahead.update(markdown_snippets(cells or []))
 
     def _full(self, stubs: list[Entry]) -> list[Entry]:
         """The complete entries behind `stubs`: fresh ones as they are, the others from the state file."""
@@ -218,7 +247,7 @@ class _Report:
             cells = groups[path]
             shown = self._shown(path, cells)
             filename = _unique(("ipython_session" if path is None else _page_name(shown)) + ".html", names)
-            raw, problem = read_bytes(path)
+            raw, problem, nb_cells, parse_problem = self.ahead.get(path) or (*read_bytes(path), None, "")
             inputs = [(e["name"], e["fp"]) for e in cells]
             key = cache_key(self.state.settings, "notebook", shown, path, hashlib.sha256(raw).hexdigest() if raw is not None else None, problem, inputs)
             record = None if None in (e["fp"] for e in cells) else self._fresh_page(filename, key)
@@ -226,8 +255,11 @@ class _Report:
                 cells = self._full(cells)
                 nums = numbers(cells, self.precision)
                 tests = _sum_tests(cells)
-                nb_cells, problem = parse_notebook(raw)
+                if path not in self.ahead:
+                    nb_cells, parse_problem = parse_notebook(raw)
+                problem = parse_problem
                 old_snippets = self.state.pages[filename].snippets if filename in self.state.pages else {}
+                old_snippets = {**old_snippets, **self.snippets_ahead}
                 snippets: dict[str, str] = {}
                 html = notebook_page(
                     common, shown, path, nb_cells, problem, cells, nums, self.branch,
@@ -364,10 +396,14 @@ class _Claims:
             yield from self.names[start : start + size]
 
 
-def _analyse(cov: coverage.Coverage, names: list[str], show_contexts: bool, jobs: int | None) -> Iterable[tuple[str, Entry | None]]:
+def _analyse(
+    cov: coverage.Coverage, names: list[str], show_contexts: bool, jobs: int | None, meanwhile: Callable[[], None]
+) -> Iterable[tuple[str, Entry | None]]:
     """Analyse `names`; large reports are shared between this process and forked ones (one per CPU).
 
     This process analyses too rather than wait: one fork fewer, and its entries are never pickled.
+    It first runs `meanwhile` (work that needs no analysis) while the workers start: files are
+    claimed as they go, so the workers simply take a larger share. Alone, it does not run it.
     Plain processes and pipes rather than a pool: a worker that dies (killed, out of memory) is an
     error here at once, where a pool would wait for its lost task forever.
     """
@@ -386,6 +422,7 @@ def _analyse(cov: coverage.Coverage, names: list[str], show_contexts: bool, jobs
         send.close()
         workers.append((process, receive))
     try:
+        meanwhile()
         results = list(analyse_all(cov, claims, show_contexts))
     except BaseException:
         for process, _ in workers:

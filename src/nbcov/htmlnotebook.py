@@ -281,6 +281,15 @@ def _markdown() -> MarkdownIt:
     return md
 
 
+def markdown_snippets(cells: list[NotebookCell]) -> dict[str, str]:
+    """The notebook's Markdown cells rendered, by the keys `notebook_page` looks for them under."""
+    return {_markdown_key(c): markdown_html(c.source, c.attachments) for c in cells if c.cell_type == "markdown"}
+
+
+def _markdown_key(cell: NotebookCell) -> str:
+    return cache_key("md", cell.source, cell.attachments)
+
+
 def markdown_html(source: str, attachments: dict[str, Any] | None = None) -> str:
     """A Markdown cell as HTML: raw HTML shown as text, unsafe links left as text, no remote images."""
     return _markdown().render(source, {"attachments": attachments or {}})
@@ -423,8 +432,7 @@ def notebook_page(
             continue
         outputs = outputs_html(cell.outputs) if cell.cell_type == "code" else ""
         if cell.cell_type == "markdown":
-            key = cache_key("md", cell.source, cell.attachments)
-            body = _cached(cache_in, cache_out, key, lambda c=cell: markdown_html(c.source, c.attachments))
+            body = _cached(cache_in, cache_out, _markdown_key(cell), lambda c=cell: markdown_html(c.source, c.attachments))
             anchor = anchor_for(f"cell-{cell.position}")
             parts.append(f'<section class="cell md" id="{anchor}">\n<div class="md-body">\n{body}</div>\n</section>')
         elif cell.cell_type == "code":

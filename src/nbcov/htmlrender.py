@@ -32,6 +32,8 @@ _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ODD = re.compile(_INVISIBLE.pattern[:-1] + "\ud800-\udfff]")
 _TOKEN_CLASS = re.compile("[a-z]{1,5}")
+#: Anything `esc` changes: most labels, anchors and numbers have none and are returned as they are.
+_SPECIAL = re.compile(_ODD.pattern[:-1] + "&<>\"']")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -47,6 +49,8 @@ def clean(text: str) -> str:
 def esc(text: Any) -> str:
     """Escape for HTML text and quoted attribute values."""
     text = str(text)
+    if not _SPECIAL.search(text):
+        return text
     return html.escape(clean(text) if _ODD.search(text) else text, quote=True)
 
 
