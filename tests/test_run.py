@@ -42,6 +42,7 @@ def test_each_fault_is_reported_and_the_run_goes_on(faulty) -> None:
         "nbs/syntax.ipynb": "FAILED", "nbs/slow.ipynb": "TIMEOUT", "nbs/exits.ipynb": "DIED", "nbs/killed.ipynb": "DIED",
     }
     assert "nbs/raises.ipynb · cell 2:" in result.stdout and "ZeroDivisionError" in result.stdout
+    assert "\x1b[" not in result.stdout  # ipykernel's colours are not for logs
     assert "2 died, 2 failed, 2 passed, 1 timeout (7 notebooks)" in result.stdout
 
 

@@ -34,6 +34,7 @@ from nbcov.htmlrender import (
     page,
     plain_lines,
     side_panel,
+    strip_ansi,
     tokens_html,
 )
 
@@ -47,7 +48,6 @@ MAX_OUTPUT_CHARS = 20_000
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 @dataclass
@@ -316,7 +316,7 @@ def data_uri(bundle: dict[str, Any]) -> str | None:
 
 
 def _pre(text: str, kind: str) -> str:
-    text = _ANSI.sub("", text)
+    text = strip_ansi(text)
     cut = ""
     if len(text) > MAX_OUTPUT_CHARS:
         cut = f'<span class="cut">… {len(text) - MAX_OUTPUT_CHARS} more characters not shown</span>'

@@ -25,6 +25,7 @@ from nbformat.validator import get_validator
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from nbcov import session as kernel_env
+from nbcov.htmlrender import strip_ansi
 from nbcov.kernel import CURRENT_PYTHON, kernel_manager
 
 
@@ -243,8 +244,12 @@ def _fill(result: NotebookResult, client: _Client, status: str, message: str) ->
 
 
 def _traceback_text(exc: CellExecutionError) -> str:
-    """The error part of nbclient's message: the traceback, without the cell source it repeats."""
-    text = str(exc)
+    """The error part of nbclient's message: the traceback, without the cell source it repeats.
+
+    Without ipykernel's colours: the message goes to CI logs, files and pytest's report as often as
+    to a terminal, and a coloured traceback reads as line noise there.
+    """
+    text = strip_ansi(str(exc))
     return text.split("------------------\n", 2)[-1].strip() if "------------------" in text else text
 
 
