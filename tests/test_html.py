@@ -689,6 +689,25 @@ def test_only_the_named_notebooks_and_the_api(tmp_path: Path) -> None:
     assert "not run while measuring" in _page_for(tmp_path / "out", "three.ipynb").read_text()
 
 
+def test_a_report_keeps_a_live_sessions_parsers_and_leaves_a_command_none(tmp_path: Path) -> None:
+    from nbcov import parser as cellparser
+    from nbcov.html import write_html
+    from nbcov.report import open_coverage
+
+    data_file = build(tmp_path, {"one.ipynb": [{"source": "a = 1"}, {"source": "b = 2"}]})
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        cellparser.forget_parsers()  # as a fresh `nbcov html` process starts
+        write_html(open_coverage(str(data_file)), tmp_path / "out")
+        assert cellparser.parsers_cached() == 0
+        cellparser.make_parser("x = 1", None)  # a session that has analysed cells before
+        write_html(open_coverage(str(data_file)), tmp_path / "again")
+        assert cellparser.parsers_cached() == 3
+    finally:
+        os.chdir(cwd)
+
+
 def test_incremental_rendering_rewrites_only_what_changed(tmp_path: Path) -> None:
     cells = [{"type": "markdown", "source": "# One"}, {"source": "a = 1\nif a:\n    b = 2  # MISSED"}]
     data_file = build(tmp_path, {"one.ipynb": cells, "two.ipynb": [{"source": "c = 3"}]}, modules={"mod.py": "X = 1\n"})

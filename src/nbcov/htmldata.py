@@ -25,7 +25,6 @@ from coverage.files import GlobMatcher, prep_patterns
 from coverage.misc import human_sorted
 from coverage.results import Analysis, Numbers
 
-from nbcov import parser as cellparser
 from nbcov.cells import STORE_DIRNAME
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.htmlrender import code_lines, summary
@@ -305,16 +304,9 @@ def numbers(entries: Iterable[Entry], precision: int) -> Numbers:
 def analyse_all(cov: coverage.Coverage, names: Iterable[str], show_contexts: bool) -> Iterator[tuple[str, Entry | None]]:
     """Entries for `names`, keeping one connection to the data file open for all of them."""
     data = cov.get_data()
-    # A live session reports again and keeps what it parsed; a command that started with nothing
-    # parsed (`nbcov html`) will not, and leaves nothing behind (see `forget_parsers`).
-    once = cellparser.parsers_cached() == 0
-    try:
-        with data._connect(), tokenized_once():
-            for name in names:
-                yield name, analyse(cov, name, show_contexts)
-    finally:
-        if once:
-            cellparser.forget_parsers()
+    with data._connect(), tokenized_once():
+        for name in names:
+            yield name, analyse(cov, name, show_contexts)
 
 
 @contextmanager
