@@ -353,13 +353,13 @@ def main(argv: list[str] | None = None) -> int:
             runs["floor"].append(_time(lambda: subprocess.run(floor, check=True)))
             out = tmp_path / f"html-{r}"
             runs["full"].append(_time(lambda: nbcov_html(project, out, show, args.jobs)))
-            project.edit_one_cell(100 + r)
+            project.edit_one_cell((100 + r) % args.cells)
             runs["incr"].append(_time(lambda: nbcov_html(project, out, show, args.jobs)))
-            project.edit_one_cell(200 + r)
+            project.edit_one_cell((200 + r) % args.cells)
             runs["session"].append(_time(session.report))
             cov_out = tmp_path / f"htmlcov-{r}"
             runs["cov_full"].append(_time(lambda: coverage_html(reference, cov_out, show)))
-            (reference.parent / "cells" / "cell_0100.py").write_text(project.sources[100] + f"\nx = {r}\n")
+            (reference.parent / "cells" / f"cell_{(100 + r) % args.cells:04d}.py").write_text(project.sources[(100 + r) % args.cells] + f"\nx = {r}\n")
             runs["cov_incr"].append(_time(lambda: coverage_html(reference, cov_out, show)))
         session.close()
 
