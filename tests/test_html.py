@@ -416,6 +416,22 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: pytest.Cap
     result = nbcov_cli("html", cwd=tmp_path, check=False)  # and from the command line: no traceback
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
+    # A damaged or missing cell record: which one, and nothing written over the last good report.
+    (tmp_path / ".coverage").unlink()
+    data_file = build(tmp_path, {"one.ipynb": [{"source": "a = 1"}, {"source": "b = 2"}]})
+    assert html(str(data_file), "-d", "out", cwd=tmp_path) == 0
+    before = _files(tmp_path / "out")
+    record = sorted((tmp_path / ".nbcov").rglob("*.json"))[0]
+    for damage, message in ((b'{"source": "a = 1", "code": \xff', "is unreadable"), (None, "its record is missing")):
+        if damage is None:
+            record.unlink()
+        else:
+            record.write_bytes(damage)
+        result = nbcov_cli("html", str(data_file), "-d", "out", cwd=tmp_path, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert message in result.stderr and record.name in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert _files(tmp_path / "out") == before
+
 
 # -- data built directly: any text, edited and missing notebooks ---------------------------------------------
 

@@ -25,7 +25,7 @@ from coverage.files import GlobMatcher, prep_patterns
 from coverage.misc import human_sorted
 from coverage.results import Analysis, Numbers
 
-from nbcov.cells import STORE_DIRNAME
+from nbcov.cells import STORE_DIRNAME, read_file
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.htmlrender import code_lines, summary
 
@@ -144,21 +144,10 @@ def _source_bytes(name: str, search_dirs: list[Path]) -> bytes | None:
 
 
 def _read(path: str) -> bytes | None:
-    """A whole file, or None. Plain `os` calls: a buffered file object costs twice as much, and an
-    incremental report reads a thousand small files to find the one that changed."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return read_file(path)
     except OSError:
         return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 # -- analysing a file into an entry ---------------------------------------------------------------------
