@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 from nbcov.kernel import kernel_manager
@@ -24,7 +25,13 @@ REPORTS = ROOT / "reports"
 def run(notebook: Path) -> None:
     nb = nbformat.read(str(notebook), as_version=4)
     os.environ["JPY_SESSION_NAME"] = str(notebook)
-    NotebookClient(nb, km=kernel_manager(), timeout=120, resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    km = kernel_manager()
+    try:
+        NotebookClient(nb, km=km, timeout=120, resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    finally:
+        # nbclient leaves running a kernel it was given; shut down, it also saves its coverage.
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=False)
     nbformat.write(nb, str(REPORTS / notebook.name))
     print(f"ran {notebook.relative_to(ROOT)}")
 
@@ -35,9 +42,12 @@ def main() -> int:
     data_file.unlink(missing_ok=True)  # a fresh demo each time, like `coverage run`
     for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
         run(notebook)
-    nbcov = [sys.executable, "-m", "nbcov.cli", "report", "--data-file", str(data_file)]
-    subprocess.run(nbcov, cwd=ROOT, check=True)
-    subprocess.run([*nbcov, "--format", "json", "-o", str(REPORTS / "coverage.json")], cwd=ROOT, check=True)
+    nbcov = [sys.executable, "-m", "nbcov.cli"]
+    report = [*nbcov, "report", "--data-file", str(data_file)]
+    subprocess.run(report, cwd=ROOT, check=True)
+    subprocess.run([*report, "--format", "json", "-o", str(REPORTS / "coverage.json")], cwd=ROOT, check=True)
+    html = [*nbcov, "html", str(data_file), "-d", str(REPORTS / "nbcov-html"), "--show-contexts", "--title", "nbcov demo"]
+    subprocess.run(html, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     # coverage.py's own HTML report, with the plugin named in a configuration made for it.
     rc = REPORTS / "coveragerc"
     rc.write_text(f"[run]\nplugins = nbcov\ndata_file = {data_file}\n")
@@ -46,7 +56,10 @@ def main() -> int:
         cwd=ROOT,
         check=True,
     )
-    print(f"\nreports written to {REPORTS.relative_to(ROOT)}/: coverage.json, htmlcov/index.html, executed notebooks")
+    print(
+        f"\nreports written to {REPORTS.relative_to(ROOT)}/: nbcov-html/index.html (the notebooks as notebooks),"
+        " htmlcov/index.html (coverage.py's own report, through nbcov's plugin), coverage.json, executed notebooks"
+    )
     return 0
 
 
