@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT, cells_by_index, coverage_cli, make_notebook, nbcov_cli, report_json
+from conftest import NBCOV, ROOT, cells_by_index, coverage_cli, make_notebook, nbcov_cli, report_json
 
 UNITS = "def kind(x):\n    if x > 0:\n        return 'pos'\n    return 'neg'\n"
 
@@ -88,9 +89,53 @@ def test_bad_input_exits_2_with_one_message(tmp_path: Path) -> None:
         (["missing.ipynb"], "missing.ipynb: no such file or folder"),
         (["notjson.ipynb"], "not a notebook (not valid JSON)"),
         (["invalid.ipynb"], "not a valid notebook: data.cells must be array"),
+        (["--kernel", "nosuch", "missing.ipynb"], "no kernel named 'nosuch'"),
     ):
         result = nbcov_cli("run", *args, cwd=tmp_path, check=False)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+#: A kernel that fails to start the first time (exit 3 before binding anything) and is ipykernel after.
+_FLAKY_KERNEL = """
+import os, runpy, sys
+marker, always = sys.argv.pop(1), sys.argv.pop(1) == "always"
+with open(marker, "a") as f:
+    f.write("start ")
+if always or os.path.getsize(marker) == len("start "):
+    sys.exit(3)
+sys.argv[0] = "ipykernel_launcher"
+runpy.run_module("ipykernel_launcher", run_name="__main__")
+"""
+
+
+def _kernel_spec(root: Path, name: str, *args: str) -> dict[str, str]:
+    folder = root / "share" / "jupyter" / "kernels" / name
+    folder.mkdir(parents=True)
+    argv = [sys.executable, "-c", _FLAKY_KERNEL, *args, "-f", "{connection_file}"]
+    (folder / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": name, "language": "python"}))
+    return {**os.environ, "JUPYTER_PATH": str(root / "share" / "jupyter")}
+
+
+def test_a_kernel_that_does_not_start_is_tried_again_then_reported(tmp_path: Path) -> None:
+    # Once: jupyter_client picks the ports before the kernel binds them, and another process can take
+    # one in between ("Address already in use"). Started again, the notebook runs and is measured.
+    make_notebook(tmp_path / "a.ipynb", ["x = 1"])
+    env = _kernel_spec(tmp_path, "flaky", str(tmp_path / "flaky.log"), "once")
+    result = subprocess.run([*NBCOV, "run", "a.ipynb", "--kernel", "flaky"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "flaky.log").read_text() == "start start "
+    assert cells_by_index(report_json(tmp_path))[1]["executed_lines"] == [1]
+
+    # Always: both notebooks are reported in one line each, and the run ends normally.
+    make_notebook(tmp_path / "b.ipynb", ["y = 2"])
+    env = _kernel_spec(tmp_path, "dies", str(tmp_path / "dies.log"), "always")
+    result = subprocess.run([*NBCOV, "run", "a.ipynb", "b.ipynb", "--kernel", "dies"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stdout.count("before the first cell: the kernel did not start: Kernel died before replying") == 2
+    assert "Traceback" not in result.stdout + result.stderr and "2 died (2 notebooks)" in result.stdout
+    assert (tmp_path / "dies.log").read_text() == "start " * 4
 
 
 def test_fail_under_and_other_report_formats(tmp_path: Path) -> None:

@@ -152,8 +152,19 @@ def _run(args: argparse.Namespace) -> int:
 
     from nbcov import runner
     from nbcov.combine import combine
-    from nbcov.kernel import CURRENT_PYTHON
+    from nbcov.kernel import CURRENT_PYTHON, CurrentPythonKernelSpecs
 
+    if args.kernel:
+        from jupyter_client.kernelspec import NoSuchKernel
+
+        specs = CurrentPythonKernelSpecs()
+        try:
+            specs.get_kernel_spec(args.kernel)
+        except NoSuchKernel:
+            known = ", ".join(sorted(specs.find_kernel_specs())) or "none"
+            print(f"nbcov: error: no kernel named {args.kernel!r} (installed: {known}; "
+                  "without --kernel, notebooks run on this Python)", file=sys.stderr)
+            return EXIT_USAGE
     try:
         notebooks = runner.find_notebooks(args.paths)
         for notebook in notebooks:

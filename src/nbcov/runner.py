@@ -9,6 +9,7 @@ the notebook: no hidden cells, execution counts as the author sees them.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
 import json
 import os
@@ -112,22 +113,39 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+class KernelStartError(Exception):
+    """The kernel did not start, or died before it answered."""
+
+
 class _Client(NotebookClient):
     """nbclient, sending each cell's id in its execute request as JupyterLab does.
 
     nbclient sends none, so kernels could only place cells by matching their source; with the id,
-    two cells with the same source are told apart without guessing.
+    two cells with the same source are told apart without guessing. A kernel that fails to start is
+    a `KernelStartError` (nbclient raises whatever jupyter_client did, and leaves an exit hook that
+    fails).
     """
 
     current_cell: Any = None
     current_index: int | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        try:
+            await super().async_start_new_kernel(**kwargs)
+        except Exception as exc:
+            self._start_failed()
+            raise KernelStartError(_first_line(exc)) from exc
 
     async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
         self.current_cell, self.current_index = cell, cell_index
         return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
 
     async def async_start_new_kernel_client(self) -> Any:
-        kc = await super().async_start_new_kernel_client()
+        try:
+            kc = await super().async_start_new_kernel_client()
+        except Exception as exc:
+            self._start_failed()
+            raise KernelStartError(_first_line(exc)) from exc
         plain_execute = kc.execute
 
         def execute(code: str, *args: Any, **kwargs: Any) -> str:
@@ -149,6 +167,11 @@ class _Client(NotebookClient):
         kc.execute = execute
         return kc
 
+    def _start_failed(self) -> None:
+        # nbclient registers its clean-up to run at exit before starting the kernel and only removes
+        # it once the kernel is up; after a failed start (cleaned up already) it would fail at exit.
+        atexit.unregister(self._cleanup_kernel)
+
 
 async def run_notebook(path: Path, config: RunConfig, index: int = 0) -> NotebookResult:
     """Execute one notebook in a fresh kernel that measures coverage from its start."""
@@ -162,31 +185,39 @@ async def run_notebook(path: Path, config: RunConfig, index: int = 0) -> Noteboo
     cwd = config.cwd or path.parent
     timeout = execution.get("timeout", config.timeout)
     allow_errors = bool(config.allow_errors or meta.get("allow_errors") or execution.get("allow_errors"))
-    km = kernel_manager(config.kernel_name)
-    client = _Client(
-        nb,
-        km=km,
-        timeout=timeout,
-        allow_errors=allow_errors,
-        resources={"metadata": {"path": str(cwd)}},
-        extra_arguments=["--ext=nbcov"],
-        shutdown_kernel="graceful",
-    )
     started = time.monotonic()
     result = NotebookResult(path, "passed", data_file=piece, notebook=nb)
-    try:
-        await client.async_execute(env=env)
-    except CellTimeoutError:
-        _fill(result, client, "timeout", f"the cell ran longer than {timeout} s and was interrupted")
-        # Interrupted, the cell ends like any cell: the kernel saves what it ran.
-        await _interrupt(km)
-    except DeadKernelError:
-        _fill(result, client, "died", "the kernel died while running the cell")
-    except CellExecutionError as exc:
-        _fill(result, client, "failed", _traceback_text(exc))
-    finally:
-        # nbclient leaves a kernel it did not start running: shut it down (it saves on the way out).
-        await _shutdown(km)
+    for attempt in (1, 2):
+        km = kernel_manager(config.kernel_name)
+        client = _Client(
+            nb,
+            km=km,
+            timeout=timeout,
+            allow_errors=allow_errors,
+            resources={"metadata": {"path": str(cwd)}},
+            extra_arguments=["--ext=nbcov"],
+            shutdown_kernel="graceful",
+        )
+        try:
+            await client.async_execute(env=env)
+        except KernelStartError as exc:
+            # Once more with new ports: jupyter_client picks free ports before the kernel binds
+            # them, and under load another process can take one in between.
+            if attempt == 1:
+                continue
+            _fill(result, client, "died", f"the kernel did not start: {exc}")
+        except CellTimeoutError:
+            _fill(result, client, "timeout", f"the cell ran longer than {timeout} s and was interrupted")
+            # Interrupted, the cell ends like any cell: the kernel saves what it ran.
+            await _interrupt(km)
+        except DeadKernelError:
+            _fill(result, client, "died", "the kernel died while running the cell")
+        except CellExecutionError as exc:
+            _fill(result, client, "failed", _traceback_text(exc))
+        finally:
+            # nbclient leaves a kernel it did not start running: shut it down (it saves on the way out).
+            await _shutdown(km)
+        break
     result.seconds = time.monotonic() - started
     if config.output_dir is not None:
         _write_output(nb, path, config)
