@@ -9,6 +9,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,22 +159,25 @@ def sibling_versions(name: str) -> tuple[str, str] | None:
     return folder, stem.rsplit("-", 1)[0]
 
 
+def record_places(name: str, search_dirs: Iterable[str | os.PathLike[str]] | None) -> Iterator[str]:
+    """Where the record named `name` may be: there, then below each of `search_dirs` (its data
+    folder moved). The other places are only worked out when asked for: a report looks up a thousand
+    records, nearly always where their names say (string operations, not pathlib, for the same reason)."""
+    yield name
+    parts = name.split(os.sep)
+    if search_dirs and name.endswith(".json") and STORE_DIRNAME in parts:
+        tail = os.sep.join(parts[len(parts) - parts[::-1].index(STORE_DIRNAME) :])
+        for folder in search_dirs:
+            yield os.path.join(folder, STORE_DIRNAME, tail)
+
+
 def load_record(name: str, search_dirs: list[Path] | None = None) -> CellRecord:
     """Read the record named `name`, looking under `search_dirs` too when the data folder moved."""
-    # The other places are only worked out when the record is not where its name says (a report
-    # reads a thousand records of a large notebook: the usual case stays a stat and a cached read).
-    try:
-        return _read_record(name, os.stat(name).st_mtime_ns)
-    except FileNotFoundError:
-        pass
-    if search_dirs and STORE_DIRNAME in Path(name).parts:
-        tail = store_tail(name)
-        for folder in search_dirs:
-            candidate = os.path.join(folder, STORE_DIRNAME, tail)
-            try:
-                return _read_record(candidate, os.stat(candidate).st_mtime_ns)
-            except FileNotFoundError:
-                continue
+    for place in record_places(name, search_dirs):
+        try:
+            return _read_record(place, os.stat(place).st_mtime_ns)
+        except FileNotFoundError:
+            continue
     raise RecordError(
         f"No source is stored for the notebook cell {name!r}: its record is missing. "
         f"Keep the {STORE_DIRNAME}/ folder beside the data file (copy it along with the data when combining)."

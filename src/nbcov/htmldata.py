@@ -25,7 +25,7 @@ from coverage.files import GlobMatcher, prep_patterns
 from coverage.misc import human_sorted
 from coverage.results import Analysis, Numbers
 
-from nbcov.cells import STORE_DIRNAME, read_file
+from nbcov.cells import STORE_DIRNAME, read_file, record_places
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.htmlrender import code_lines, summary
 
@@ -125,29 +125,14 @@ def _data_hashes(cov: coverage.Coverage, files: list[str]) -> dict[str, Any]:
 
 
 def _source_bytes(name: str, search_dirs: list[Path]) -> bytes | None:
-    """The bytes the file's report is made from: its cell record, or the module's file.
-
-    Cell records are looked for where `nbcov.cells.load_record` looks (string operations here:
-    this runs for every file of every report).
-    """
-    found = _read(name)
-    if found is not None:
-        return found
-    parts = name.split(os.sep)
-    if name.endswith(".json") and STORE_DIRNAME in parts:
-        tail = os.sep.join(parts[len(parts) - parts[::-1].index(STORE_DIRNAME) :])
-        for folder in search_dirs:
-            found = _read(os.path.join(folder, STORE_DIRNAME, tail))
-            if found is not None:
-                return found
+    """The bytes the file's report is made from: its cell record (where `load_record` finds it), or
+    the module's file."""
+    for place in record_places(name, search_dirs):
+        try:
+            return read_file(place)
+        except OSError:
+            continue
     return None
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        return read_file(path)
-    except OSError:
-        return None
 
 
 # -- analysing a file into an entry ---------------------------------------------------------------------

@@ -16,14 +16,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coverage.phystokens import source_token_lines
 from coverage.results import Numbers
 from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String
 
-from nbcov.cells import digest
+from nbcov.cells import digest, read_file
 from nbcov.htmlrender import (
     Page,
     cell_head,
@@ -75,7 +74,7 @@ def read_bytes(path: str | None) -> tuple[bytes | None, str]:
     if path is None:
         return None, "missing"
     try:
-        return Path(path).read_bytes(), ""
+        return read_file(path), ""
     except OSError:
         return None, "missing"
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,22 +131,16 @@ class _Client(NotebookClient):
     current_index: int | None = None
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
-        try:
+        with self._starting():
             await super().async_start_new_kernel(**kwargs)
-        except Exception as exc:
-            self._start_failed()
-            raise KernelStartError(_first_line(exc)) from exc
 
     async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
         self.current_cell, self.current_index = cell, cell_index
         return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
 
     async def async_start_new_kernel_client(self) -> Any:
-        try:
+        with self._starting():
             kc = await super().async_start_new_kernel_client()
-        except Exception as exc:
-            self._start_failed()
-            raise KernelStartError(_first_line(exc)) from exc
         plain_execute = kc.execute
 
         def execute(code: str, *args: Any, **kwargs: Any) -> str:
@@ -167,10 +162,16 @@ class _Client(NotebookClient):
         kc.execute = execute
         return kc
 
-    def _start_failed(self) -> None:
-        # nbclient registers its clean-up to run at exit before starting the kernel and only removes
-        # it once the kernel is up; after a failed start (cleaned up already) it would fail at exit.
-        atexit.unregister(self._cleanup_kernel)
+    @contextlib.contextmanager
+    def _starting(self) -> Iterator[None]:
+        """Any failure while the kernel starts or first answers becomes a `KernelStartError`."""
+        try:
+            yield
+        except Exception as exc:
+            # nbclient registers its clean-up to run at exit before starting the kernel and only
+            # removes it once the kernel is up; after a failed start (cleaned up already) it would fail.
+            atexit.unregister(self._cleanup_kernel)
+            raise KernelStartError(_first_line(exc)) from exc
 
 
 async def run_notebook(path: Path, config: RunConfig, index: int = 0) -> NotebookResult:
