@@ -9,6 +9,7 @@ from pathlib import Path
 import coverage
 from coverage.exceptions import CoverageException
 
+from nbcov import coverage_internals
 from nbcov.cells import STORE_DIRNAME, is_cell_name, store_tail
 from nbcov.data import DataFileError, check_data_file
 
@@ -52,7 +53,7 @@ def combine(
             combined.update(data, map_path=_with_aliases(move, aliases))
         except CoverageException as exc:
             raise DataFileError(f"Can't combine {path}: {exc}") from exc
-    combined.close()
+    coverage_internals.close_data(combined)
     if not keep:
         for path in files:
             if path != target:

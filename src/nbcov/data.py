@@ -13,6 +13,7 @@ from coverage import CoverageData
 from coverage.exceptions import CoverageException, DataError
 from coverage.sqldata import SCHEMA_VERSION
 
+from nbcov import coverage_internals
 from nbcov.cells import STORE_DIRNAME, is_cell_name, sibling_versions
 
 #: The name coverage.py gives our plugin (`<module>.<class>`); data files record it for each cell.
@@ -65,7 +66,7 @@ def write_mapped(
         except DataError as exc:
             raise DataFileError(f"Can't add this kernel's coverage to {target}: {exc}") from exc
         finally:
-            out.close()
+            coverage_internals.close_data(out)
         newest = {sibling_versions(n): n for n in latest}
         newest.pop(None, None)
         doomed = [

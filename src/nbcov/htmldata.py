@@ -25,6 +25,7 @@ from coverage.files import GlobMatcher, prep_patterns
 from coverage.misc import human_sorted
 from coverage.results import Analysis, Numbers
 
+from nbcov import coverage_internals
 from nbcov.cells import STORE_DIRNAME, read_file, record_places
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.htmlrender import code_lines, summary
@@ -146,7 +147,7 @@ def analyse(cov: coverage.Coverage, name: str, show_contexts: bool) -> Entry | N
     config = cov.config
     fr = cov._get_file_reporter(name)
     try:
-        analysis = cov._analyze(name, file_reporter=fr)
+        analysis = coverage_internals.analyze(cov, name, fr)
     except NotPython:
         if fr.should_be_python() and not config.ignore_errors:  # type: ignore[attr-defined]
             raise

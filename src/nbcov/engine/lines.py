@@ -43,8 +43,10 @@ def lines_to_record(code: CodeType) -> set[int]:
 class LineMonitor(SysMonitor):
     """coverage.py's SysMonitor, which also removes a code object's events once all its lines ran."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # coverage.py builds its tracer with `core.tracer_kwargs`: nothing before 7.15, `tool_id` in
+        # 7.10-7.14. Whatever it passes is SysMonitor's business.
+        super().__init__(*args, **kwargs)
         self._left: dict[int, set[int]] = {}  # id(code) -> its lines not recorded yet
         self._quiet: list[CodeType] = []  # code objects whose events were removed
 
@@ -80,7 +82,17 @@ LineMonitor.__name__ = "SysMonitor"  # coverage.py's core, as `sys_info()` and `
 
 
 def usable() -> bool:
-    """Does this coverage.py's SysMonitor look as LineMonitor expects (coverage.py 7.10 - 7.x)?"""
-    probe = SysMonitor.__new__(SysMonitor)
-    SysMonitor.__init__(probe)
+    """Does this coverage.py's SysMonitor look as LineMonitor expects (coverage.py 7.10 - 7.x)?
+
+    Built as coverage.py builds it: 7.10-7.14 require the `tool_id` it measures under (building one
+    registers nothing). Anything unexpected means coverage.py's own SysMonitor measures instead.
+    """
+    import inspect
+
+    try:
+        wants_tool_id = "tool_id" in inspect.signature(SysMonitor.__init__).parameters
+        probe = SysMonitor.__new__(SysMonitor)
+        SysMonitor.__init__(probe, **({"tool_id": _mon.COVERAGE_ID} if wants_tool_id else {}))
+    except Exception:
+        return False
     return all(hasattr(probe, name) for name in _NEEDED)

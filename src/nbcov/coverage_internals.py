@@ -1,0 +1,41 @@
+"""The coverage.py names nbcov uses that are not coverage.py's documented API, each probed once.
+
+coverage.py documents `Coverage`, `CoverageData`, plugins and reporters; anything else may move in a
+minor release. Each function here says which coverage.py versions it was checked on and falls back
+to coverage.py's own documented behaviour when a probe fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+
+@functools.cache
+def _analyze_takes_file_reporter() -> bool:
+    import coverage
+
+    return "file_reporter" in inspect.signature(coverage.Coverage._analyze).parameters
+
+
+def analyze(cov: Any, name: str, file_reporter: Any) -> Any:
+    """coverage.py's `Analysis` of one measured file, with the file reporter already asked for.
+
+    Checked on coverage 7.10-7.17: `_analyze(morf, file_reporter=...)` from 7.16; before, `_analyze(morf)`
+    asks `_get_file_reporter(morf)` again, whose one-entry cache returns the same reporter.
+    """
+    if _analyze_takes_file_reporter():
+        return cov._analyze(name, file_reporter=file_reporter)
+    return cov._analyze(name)
+
+
+def close_data(data: Any) -> None:
+    """Close a `CoverageData`'s SQLite connections now, so the file is complete and unlocked.
+
+    `CoverageData.close()` exists from coverage 7.11 (checked on 7.10 and 7.17); before it, the
+    connections close when the object is garbage-collected, which `del` does at once in CPython.
+    """
+    close = getattr(data, "close", None)
+    if close is not None:
+        close()
