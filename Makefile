@@ -10,7 +10,7 @@ VENV := .venv
 # Two workers: most of a test is waiting for a kernel or a subprocess, so 2 cores run 2 well.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: demo test test-3.11 test-3.12 test-3.13 bench clean browser
+.PHONY: demo test test-3.11 test-3.12 test-3.13 test-floors bench clean browser
 
 # .venv is the main environment (Python 3.12); .venv-3.11 and .venv-3.13 exist for the test matrix.
 $(VENV)/.installed: pyproject.toml
@@ -30,10 +30,21 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/python scripts/demo.py
 
-test: test-3.12 test-3.11 test-3.13
+test: test-3.12 test-3.11 test-3.13 test-floors
 
 # Every suite needs all three environments: some tests combine data measured by two Pythons.
 VENVS := $(VENV)/.installed .venv-3.11/.installed .venv-3.13/.installed
+
+# The dependency floors: every direct dependency at the lowest version pyproject.toml allows (scripts/floors.py),
+# on Python 3.12 (sys.monitoring, where coverage.py's internals moved most). The JupyterLab and Notebook 7 tests (e2e) are
+# left out: those frontends bring their own newest kernel-side packages.
+.venv-floors/.installed: pyproject.toml scripts/floors.py
+	@test -n "$(PY312)" || { echo "Python 3.12 not found (looked in /root/.pyenv/versions and PATH)"; exit 2; }
+	$(PY312) -m venv .venv-floors
+	.venv-floors/bin/python -m pip install -q --upgrade pip
+	.venv-floors/bin/python scripts/floors.py > .venv-floors/constraints.txt
+	.venv-floors/bin/python -m pip install -q -c .venv-floors/constraints.txt -e '.[test]'
+	touch $@
 
 # Headless Chromium for the HTML report's browser tests (tests/test_html.py): Debian's package, driven by
 # Python Playwright with executable_path=/usr/bin/chromium. Never `playwright install` (no browser download).
@@ -49,6 +60,9 @@ test-3.11: $(VENVS) browser
 test-3.13: $(VENVS) browser
 	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
 
+test-floors: $(VENVS) .venv-floors/.installed browser
+	.venv-floors/bin/python -m pytest $(PYTEST_ARGS) -m "not e2e"
+
 # slipcover is only the outside reference in branch_bench.py's table.
 bench: $(VENV)/.installed .venv-3.13/.installed
 	$(VENV)/bin/python -m pip install -q pyperformance slipcover
@@ -63,4 +77,4 @@ bench: $(VENV)/.installed .venv-3.13/.installed
 	$(VENV)/bin/python bench/html_bench.py
 
 clean:
-	rm -rf .venv .venv-3.11 .venv-3.13 reports test-artifacts .coverage .nbcov
+	rm -rf .venv .venv-3.11 .venv-3.13 .venv-floors reports test-artifacts .coverage .nbcov
