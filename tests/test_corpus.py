@@ -79,8 +79,10 @@ WORKER_MODULES = {
     "subprocesses.ipynb": ["report_tool.py", "mathtools.py"],
 }
 
-#: Cell magics that run their body as Python (IPython's own, and ipytest's `%%ipytest`).
-PYTHON_BODY_MAGICS = {"time", "capture", "prun", "ipytest"}
+#: Cell magics that run their body as cell code, where coverage.py can see it (IPython's own, and
+#: ipytest's `%%ipytest`, which runs it with `run_cell`). `%%timeit` and `%%prun` compile their body
+#: as `<magic-timeit>` / `<string>`, which no coverage tool traces: there the header's call is the statement.
+PYTHON_BODY_MAGICS = {"time", "capture", "ipytest"}
 
 CELL_TIMEOUT = 120
 
@@ -147,9 +149,11 @@ _VARIABLE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(re.escape(tempfile.gettempdir()) + r"/[^\s:'\"]+\.py"), "<cell file>"),
     (re.compile(r"\b(In|Out) ?\[\d+\]"), r"\1[<n>]"),  # the live kernel ran `%load_ext nbcov` first
     (re.compile(r"\bt_[0-9a-f]{32}\b"), "t_<module>"),  # ipytest's module name for each run
-    # Tables and rules padded to the width of the names in them (pytest-cov's report).
-    (re.compile(r"([-=_])\1{2,}"), r"\1\1\1"),
-    (re.compile(r"[ \t]{2,}"), " "),
+    # pytest pads its rules and progress lines to the terminal's width around text that changed
+    # length above (a timing, a path), and pytest-cov pads its table to the longest file name.
+    (re.compile(r"^([-=_])\1{2,}|([-=_])\2{2,}$", re.MULTILINE), r"\1\2\1\2\1\2"),
+    (re.compile(r" {2,}(\[ *\d+%\])$", re.MULTILINE), r" \1"),
+    (re.compile(r"^(\S+) +(\d+|Stmts) +(\d+|Miss) +(\d+%|Cover)$", re.MULTILINE), r"\1 \2 \3 \4"),
     (re.compile(r"[ \t]+$", re.MULTILINE), ""),
 ]
 
@@ -633,8 +637,12 @@ def test_normalise_keeps_what_a_notebook_says_and_drops_what_varies() -> None:
     assert normalise("\x1b[31mFAILED\x1b[0m t_558888fb55934cdd986d0e846420a2b6.py::test_x") == "FAILED t_<module>.py::test_x"
     assert normalise("Cell In[9], line 1") == "Cell In[<n>], line 1"
     assert normalise("/work/x/nb.ipynb", Path("/work/x")) == "<root>/nb.ipynb"
-    # pytest-cov's table, padded to its longest name: only the padding goes.
-    assert normalise("a.py       3      1    67%\n--------------") == "a.py 3 1 67%\n---"
+    # pytest-cov's table, padded to its longest name, and pytest's rules: only the padding goes.
+    assert normalise("Name    Stmts   Miss  Cover\na.py       3      1    67%\n--------------") == (
+        "Name Stmts Miss Cover\na.py 3 1 67%\n---"
+    )
+    assert normalise("==== 1 passed in 0.01s ====\n.F     [100%]") == "=== 1 passed in <time> ===\n.F [100%]"
+    assert normalise("    def f():\n        x = [1,  2]  # a  comment") == "    def f():\n        x = [1,  2]  # a  comment"
     # What the code printed stays.
     for kept in ("exit code 0", "line 1 of 3", "[0, 1, 8, 27, 64]", "pip 26.3 from /x/pip (python 3.12)", "assert 3 == 2.5"):
         assert normalise(kept) == kept
@@ -652,3 +660,15 @@ def test_output_view_joins_streams_and_keeps_the_rest_in_order() -> None:
     assert view[:2] == ["stderr: warn\n", "stdout: ab\n"]
     assert view[2].startswith("display_data image/png: ") and "iVBOR" not in view[2]
     assert view[3:] == ["display_data text/plain: <Figure>", "error ZeroDivisionError: division by zero\ntb"]
+
+
+def test_run_summary_and_failed_cell_are_read_as_nbcov_and_nbclient_write_them() -> None:
+    summary = "passed   00_core.ipynb              1.6s\nfailed   ipytest_failing.ipynb      3.7s  cell 3\n1 failed"
+    assert _SUMMARY_LINE.findall(summary) == [("passed", "00_core.ipynb", ""), ("failed", "ipytest_failing.ipynb", "3")]
+    error = {"output_type": "error", "ename": "E", "evalue": "", "traceback": []}
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# title"),
+        nbformat.v4.new_code_cell("1 / 0", metadata={"tags": ["raises-exception"]}, outputs=[error]),
+        nbformat.v4.new_code_cell("x", outputs=[error]),
+    ])
+    assert failed_cell(nb) == 3  # the tagged cell may raise
