@@ -41,7 +41,10 @@ class LiveKernel:
                 break
             if kind in ("stream", "execute_result", "error", "display_data"):
                 outputs.append({"type": kind, **reply["content"]})
+        # The reply to this request: `wait_for_ready` may have left extra kernel_info replies queued.
         shell_reply = self.kc.get_shell_msg(timeout=timeout)
+        while shell_reply["parent_header"].get("msg_id") != msg_id:
+            shell_reply = self.kc.get_shell_msg(timeout=timeout)
         return {"status": shell_reply["content"]["status"], "outputs": outputs,
                 "text": "".join(o.get("text", "") for o in outputs if o["type"] == "stream")}
 
