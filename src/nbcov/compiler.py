@@ -48,8 +48,9 @@ def install(shell: Any, hooks: CompileHooks) -> Callable[[], None]:
     return uninstall
 
 
-def dropped_lines(shell: Any, text: str) -> int:
-    """How many lines IPython drops from the top of `text` before compiling it.
+def dropped_lines(transformer: Any, text: str) -> int:
+    """How many lines IPython drops from the top of `text` before compiling it, `transformer` being
+    the shell's `input_transformer_manager`.
 
     Its cleanup step `leading_empty_lines` removes a cell's leading blank lines, so line 1 of the
     compiled code is the first line that is not blank; nbcov counts them to put the measured lines
@@ -57,9 +58,8 @@ def dropped_lines(shell: Any, text: str) -> int:
     """
     from IPython.core.inputtransformer2 import leading_empty_lines
 
-    manager = getattr(shell, "input_transformer_manager", None)
-    if leading_empty_lines not in getattr(manager, "cleanup_transforms", ()):
+    if leading_empty_lines not in getattr(transformer, "cleanup_transforms", ()):
         return 0
-    # As TransformerManager.transform_cell splits it.
+    # Split as TransformerManager.transform_cell splits it.
     lines = (text if text.endswith("\n") else text + "\n").splitlines(keepends=True)
     return len(lines) - len(leading_empty_lines(lines))

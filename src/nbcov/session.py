@@ -373,7 +373,7 @@ class Session:
         if not self._stack:
             return name
         frame = self._stack[-1]
-        offset = frame.offset + compiler.dropped_lines(self.shell, raw)
+        offset = frame.offset + compiler.dropped_lines(self.shell.input_transformer_manager, raw)
         if frame.record is not None and frame.offset:
             record = frame.record
             self._body_code(record, offset, transformed)  # _claim below marks it unsaved
@@ -394,7 +394,7 @@ class Session:
                 body = "\n".join(frame.raw.splitlines()[header:])
                 frame.texts.append((body, frame.offset + header))
                 code = self.shell.transform_cell(body)  # as %%time transforms it
-                offset = frame.offset + header + compiler.dropped_lines(self.shell, body)
+                offset = frame.offset + header + compiler.dropped_lines(self.shell.input_transformer_manager, body)
                 self._body_code(frame.record, offset, code)
                 self._unsaved[self._name_of(frame.record)] = frame.record
                 base = os.path.join(self.cell_dir, f"{frame.record.digest}-body{offset}.py")
@@ -450,7 +450,7 @@ class Session:
             parent = self._stack[-1]
             for text, offset in reversed(parent.texts):
                 found = magic_body(text)
-                if found is not None and found[0].rstrip() == raw.rstrip():
+                if found is not None and _same_lines(found[0], raw):
                     self._stack.append(_Running(raw, None, parent.record, offset + found[1]))
                     return
         self._stack.append(_Running(raw, getattr(info, "cell_id", None)))
@@ -530,7 +530,7 @@ class Session:
             code = "".join(lines[2]) if lines else None
             if raw is None or code is None:
                 return None
-            offset = compiler.dropped_lines(self.shell, raw)
+            offset = compiler.dropped_lines(self.shell.input_transformer_manager, raw)
             record = self._new_record(raw, "\n" * offset + code, None, count)
             record.premeasured = True
             self._claim(name, _Compiled(record, offset, code))
@@ -585,6 +585,12 @@ def cell_context(record: CellRecord) -> str:
     """The coverage context a runner records a cell under: `notebooks/x.ipynb|cell 3`."""
     where = f"cell {record.cell_index}" if record.cell_index else f"In [{record.execution_count}]"
     return f"{record.notebook or 'ipython'}|{where}"
+
+
+def _same_lines(typed: str, given: str) -> bool:
+    """Is `given` the text `typed`, as IPython hands a cell magic its body? (Its cleanup turns lines
+    of only spaces into empty lines, and a body ends with a newline.)"""
+    return [line.rstrip() for line in typed.rstrip().splitlines()] == [line.rstrip() for line in given.rstrip().splitlines()]
 
 
 def _traceable(name: str) -> bool:
