@@ -166,20 +166,25 @@ def test_dropped_lines_are_the_lines_ipython_drops(text: str, dropped: int) -> N
 def test_write_mapped_moves_each_context_and_keeps_the_rest(tmp_path: Path) -> None:
     measured = CoverageData(no_disk=True)
     measured.set_context("")
-    measured.add_arcs({"/k/cell.py": [(-1, 1), (1, 2), (2, -1)], "/k/mod.py": [(-1, 1), (1, -1)]})
+    measured.add_arcs({
+        "/k/body.py": [(-1, 1), (1, 2), (2, -1)],  # a magic's body: its line 1 is the cell's line 4
+        "/k/head.py": [(-1, 1), (1, -1)],  # the cell's own line, the magic call: not moved
+        "/k/mod.py": [(-1, 1), (1, -1)],
+    })
     measured.set_context("nb.ipynb::test_a")
-    measured.add_arcs({"/k/cell.py": [(-1, 2), (2, -1)]})
+    measured.add_arcs({"/k/body.py": [(-1, 2), (2, -1)]})
     target = tmp_path / ".coverage"
     cell = str(tmp_path / ".nbcov" / "cells" / "_ipython" / "abc.json")
-    write_mapped(measured, target, {"/k/cell.py": cell}, shifts={"/k/cell.py": Shift(3, "x = 1\ny = 2\n")})
+    names = {"/k/body.py": cell, "/k/head.py": cell}
+    write_mapped(measured, target, names, shifts={"/k/body.py": Shift(3, "x = 1\ny = 2\n")})
     out = CoverageData(basename=str(target))
     out.read()
     assert out.measured_contexts() == {"", "nb.ipynb::test_a"}
     out.set_query_context("nb.ipynb::test_a")
     assert sorted(out.arcs(cell) or []) == [(-1, 5), (5, -1)]
     out.set_query_context("")
-    assert sorted(out.arcs(cell) or []) == [(-1, 4), (4, 5), (5, -1)]
-    assert sorted(out.arcs("/k/mod.py") or []) == [(-1, 1), (1, -1)]  # not shifted
+    assert sorted(out.arcs(cell) or []) == [(-1, 1), (-1, 4), (1, -1), (4, 5), (5, -1)]
+    assert sorted(out.arcs("/k/mod.py") or []) == [(-1, 1), (1, -1)]
     assert out.file_tracer(cell) == "nbcov.NbcovPlugin"
 
 

@@ -57,10 +57,9 @@ def write_mapped(
     # file that already has them never sees two tracers for one file.
     mapped = CoverageData(no_disk=True)
     rename = lambda p: _DROP_PREFIX + p if p in dropped else names.get(p, p)  # noqa: E731
+    mapped.update(measured, map_path=rename)
     if shifts:
-        _copy_shifted(measured, mapped, rename, shifts)
-    else:
-        mapped.update(measured, map_path=rename)
+        _move_lines(measured, mapped, rename, shifts)
     cell_names = set(names.values())
     if cell_names:
         mapped.add_file_tracers({n: TRACER_NAME for n in cell_names})
@@ -86,37 +85,35 @@ def write_mapped(
             drop_files(target, doomed)
 
 
-def _copy_shifted(
+def _move_lines(
     measured: CoverageData, mapped: CoverageData, rename: Callable[[str], str], shifts: Mapping[str, Shift]
 ) -> None:
-    """`mapped.update(measured, map_path=rename)`, with the lines and arcs of `shifts`' files moved.
+    """Redo, with their lines moved, the cells of `mapped` that code in `shifts` was renamed to.
 
-    `CoverageData.update` copies numbers as they are, so this copies context by context (per-test
-    contexts must survive) through coverage.py's query API; it is only needed for saves that hold
-    such code, usually one context.
+    `CoverageData.update` copies numbers as they are: those cells are emptied (`purge_files`) and
+    copied again, context by context (per-test contexts must survive), from every measured file
+    renamed to them (a magic cell's own line and its body's join one cell). Only those few files
+    are copied that way: a save after many tests has as many contexts.
     """
+    cells = {rename(p) for p in shifts}
+    sources = [p for p in measured.measured_files() if rename(p) in cells]
+    mapped.purge_files(cells)
     arcs = measured.has_arcs()
-    files = measured.measured_files()
-    contexts = measured.measured_contexts()
-    if not contexts:
-        return
     try:
-        for context in sorted(contexts):
+        for context in sorted(measured.measured_contexts()):
             measured.set_query_context(context)
             found: dict[str, set[Any]] = {}
-            for path in files:
+            for path in sources:
                 got = measured.arcs(path) if arcs else measured.lines(path)
-                if not got:
-                    continue
-                shift = shifts.get(path)
-                moved = (shift.arcs(got) if arcs else shift.lines(got)) if shift else set(got)
-                found.setdefault(rename(path), set()).update(moved)
+                if got:
+                    shift = shifts.get(path)
+                    moved = (shift.arcs(got) if arcs else shift.lines(got)) if shift else set(got)
+                    found.setdefault(rename(path), set()).update(moved)
             mapped.set_context(context)
             if arcs:
                 mapped.add_arcs(found)
             else:
                 mapped.add_lines(found)
-        mapped.touch_files([rename(p) for p in files])  # measured, even where nothing ran
     finally:
         measured.set_query_contexts(None)
 
