@@ -13,7 +13,6 @@ import ast
 import json
 import re
 import runpy
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +218,9 @@ def test_cells_and_magic_bodies_after_blank_lines_report_coverage_pys_numbers(tm
     assert (report[7]["executed_lines"], report[7]["missing_lines"]) == ([4, 5, 7], [8])
     assert (report[8]["executed_lines"], report[8]["missing_lines"]) == ([4, 5, 6], [])
     assert report[3]["missing_lines"] == [7] and report[4]["missing_lines"] == [6]
+    # Per-test contexts are moved with their lines: the test's own line, and the line it ran in g.
+    assert nbcov_cli("who", "nb.ipynb:8:5", cwd=tmp_path).stdout.split() == ["nb.ipynb::test_g"]
+    assert nbcov_cli("who", "nb.ipynb:4:7", cwd=tmp_path).stdout.split() == ["nb.ipynb::test_g"]
 
     # The HTML page marks the same lines.
     nbcov_cli("html", "-q", "-d", "htmlcov", cwd=tmp_path)
@@ -242,7 +244,7 @@ def html_lines(page: str) -> dict[int, dict[int, str]]:
 
 BEHAVIOUR = [
     "\n\ndef f():\n    return 1\nprint(f.__code__.co_firstlineno)",
-    "\n\ndef k():\n    raise ValueError('from line 4')\nk()",
+    "\n\ndef k():\n    raise ValueError('boom')\nk()",
     "%%time\n\n\ndef g():\n    return 2\nprint(g.__code__.co_firstlineno)\n1/0",
     "%%capture cap\n\n\ndef h():\n    return 3\nprint(h.__code__.co_firstlineno)\nh()",
     "print(cap.stdout)",
@@ -291,13 +293,12 @@ def test_notebooks_run_as_they_run_without_nbcov(tmp_path: Path) -> None:
     measured = run_behaviour(tmp_path / "measured", "%load_ext nbcov")
     for cell, a, b in zip(BEHAVIOUR, plain, measured):
         assert b == a, cell
-    assert plain[0].strip() == "1" and "line 4" in plain[1] and plain[2].startswith("1\n")
+    assert plain[0].strip() == "1" and "ValueError: boom" in plain[1] and plain[2].startswith("1\n")
     assert ">       assert a == 2" in plain[7] and "PytestAssertRewriteWarning" not in measured[7]
     assert "warning" not in measured[8].lower()
     # And nbcov measured them, at the lines as typed.
-    data = CoverageData(basename=str(tmp_path / "measured" / ".coverage"))
-    data.read()
-    assert any(data.lines(f) for f in data.measured_files())
+    first = nbcov_entry(tmp_path / "measured", BEHAVIOUR[0])
+    assert (first["executed_lines"], first["missing_lines"]) == ([3, 5], [4])
 
 
 def test_covtest_failures_name_the_line_as_typed(tmp_path: Path) -> None:
