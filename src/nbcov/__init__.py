@@ -1,4 +1,9 @@
-"""nbcov: code coverage for Jupyter notebook cells."""
+"""nbcov: code coverage for Jupyter notebook cells (PYTEST_DONT_REWRITE)."""
+
+# PYTEST_DONT_REWRITE (pytest's documented marker): pytest marks every package with a pytest plugin
+# for assertion rewriting when it starts, and warns about one already imported, as nbcov always is in
+# a measured kernel: every `%%ipytest` run would print "Module already imported so cannot be
+# rewritten; nbcov". nbcov has no asserts for pytest to rewrite.
 
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ class CellRecord:
     """One version of one cell: its text, where it sits in its notebook, and the code to analyse.
 
     `source` is the cell as the user typed it; `code` is valid Python with the same line numbers
-    (IPython's transformed text, or a cell magic's body padded to its place in the cell), which
-    coverage.py's parser analyses.
+    (IPython's transformed text, or a cell magic's body, padded to its place in the cell: IPython
+    drops leading blank lines), which coverage.py's parser analyses.
     """
 
     source: str

@@ -1,8 +1,7 @@
-"""Hooks in IPython's cell compiler: traceable cell file names, and cell-magic bodies at their real lines."""
+"""Hooks in IPython's cell compiler: traceable cell file names, and where compiled code sits in its cell."""
 
 from __future__ import annotations
 
-import ast
 from typing import Any, Callable, Protocol
 
 
@@ -49,23 +48,18 @@ def install(shell: Any, hooks: CompileHooks) -> Callable[[], None]:
     return uninstall
 
 
-def shift_lines(source: Any, offset: int, shifted: dict[int, ast.AST]) -> Any:
-    """Move code down by `offset` lines, so a magic's body reports the lines the user sees.
+def dropped_lines(transformer: Any, text: str) -> int:
+    """How many lines IPython drops from the top of `text` before compiling it, `transformer` being
+    the shell's `input_transformer_manager`.
 
-    AST transformers (pytest's assertion rewriting among them) share nodes between statements,
-    and IPython compiles a cell statement by statement: `shifted` remembers the nodes already moved
-    (keeping them alive, so their ids stay theirs) so that no node moves twice.
+    Its cleanup step `leading_empty_lines` removes a cell's leading blank lines, so line 1 of the
+    compiled code is the first line that is not blank; nbcov counts them to put the measured lines
+    back where the user typed them (the code itself is compiled as IPython made it).
     """
-    if isinstance(source, str):
-        return "\n" * offset + source
-    if not isinstance(source, ast.AST):
-        return source
-    for node in ast.walk(source):
-        if id(node) in shifted:
-            continue
-        shifted[id(node)] = node
-        if "lineno" in node._attributes and getattr(node, "lineno", None) is not None:
-            node.lineno += offset  # type: ignore[attr-defined]
-            if getattr(node, "end_lineno", None) is not None:
-                node.end_lineno += offset  # type: ignore[attr-defined]
-    return source
+    from IPython.core.inputtransformer2 import leading_empty_lines
+
+    if leading_empty_lines not in getattr(transformer, "cleanup_transforms", ()):
+        return 0
+    # Split as TransformerManager.transform_cell splits it.
+    lines = (text if text.endswith("\n") else text + "\n").splitlines(keepends=True)
+    return len(lines) - len(leading_empty_lines(lines))

@@ -9,7 +9,7 @@ import inspect
 import re
 import shlex
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ from nbcov.notebook import session_notebook
 from nbcov.options import Options
 from nbcov.session import Session
 
-# Notebook test plugins would try to run the placeholder file as a notebook; nbcov's own plugin is
-# not needed here, and pytest would warn that the already imported nbcov cannot be assert-rewritten.
+# Notebook test plugins would try to run the placeholder file as a notebook; nbcov's own plugin
+# (`pytest --nbcov`) is not needed here.
 _BLOCKED_PLUGINS = ("nbval", "nbmake", "pytest_notebook", "cacheprovider", "nbcov")
 
 
@@ -83,10 +83,7 @@ def run_tests(shell: Any, session: Session | None, options: Options, line: str) 
         if any(re.fullmatch(r"-v+|--verbose", a) for a in extra):
             # `%%covtest -v` means verbose, not "cancel the default -q".
             addopts = [a for a in addopts if a not in ("-q", "--quiet")]
-        # pytest marks every installed plugin package for assertion rewriting, nbcov included, and warns
-        # that the kernel imported it already: nothing the user can act on.
-        quiet = ["-W", "ignore:Module already imported so cannot be rewritten; nbcov:pytest.PytestAssertRewriteWarning"]
-        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *quiet, *addopts, *extra]
+        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *addopts, *extra]
         plugin = _NotebookTests(shell.user_module, placeholder, session, options.contexts)
         if session is None or not plugin.per_phase:
             exit_code = pytest.main(args, plugins=[plugin])
@@ -177,7 +174,7 @@ class _NotebookTests:
     def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
         report = yield
         if self.session is not None:
-            _relabel(report.longrepr, self.session.cell_label)
+            _relabel(report.longrepr, self.session.cell_location)
         return report
 
     def pytest_runtest_logreport(self, report: Any) -> None:
@@ -185,17 +182,15 @@ class _NotebookTests:
             self.failed.append(report.nodeid)
 
 
-def _relabel(longrepr: Any, label: Any) -> None:
-    """Name cells in failure locations as people know them (`nb.ipynb · cell 3`), not by the
-    kernel's temporary file names."""
+def _relabel(longrepr: Any, locate: Callable[[str, int], tuple[str, int] | None]) -> None:
+    """Name cells in failure locations as people know them (`nb.ipynb · cell 3:7`, the line as
+    typed), not by the kernel's temporary file names and the lines IPython compiled."""
     chain = getattr(longrepr, "chain", None) or [(getattr(longrepr, "reprtraceback", None), getattr(longrepr, "reprcrash", None), None)]
     for reprtraceback, reprcrash, _ in chain:
-        for entry in getattr(reprtraceback, "reprentries", []) or []:
-            location = getattr(entry, "reprfileloc", None)
-            if location is not None and (shown := label(location.path)):
-                location.path = shown
-        if reprcrash is not None and (shown := label(reprcrash.path)):
-            reprcrash.path = shown
+        locations = [getattr(entry, "reprfileloc", None) for entry in getattr(reprtraceback, "reprentries", []) or []]
+        for location in [*locations, reprcrash]:
+            if location is not None and (shown := locate(location.path, location.lineno)):
+                location.path, location.lineno = shown
 
 
 class AssertRewriter(ast.NodeTransformer):

@@ -6,8 +6,9 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from coverage import CoverageData
 from coverage.exceptions import CoverageException, DataError
@@ -15,6 +16,7 @@ from coverage.sqldata import SCHEMA_VERSION
 
 from nbcov import coverage_internals
 from nbcov.cells import STORE_DIRNAME, is_cell_name, sibling_versions
+from nbcov.parser import Shift
 
 #: The name coverage.py gives our plugin (`<module>.<class>`); data files record it for each cell.
 TRACER_NAME = "nbcov.NbcovPlugin"
@@ -36,13 +38,16 @@ def write_mapped(
     names: Mapping[str, str],
     drop: Iterable[str] = (),
     latest: Iterable[str] = (),
+    shifts: Mapping[str, Shift] | None = None,
 ) -> None:
     """Merge `measured` into the data file `target`, renaming cell files on the way.
 
     `names` maps the kernel's cell file names to stable cell names (several files may map to one
     cell: a cell magic's body joins its cell); `drop` lists measured files to leave out; `latest`
     lists the newest version of each keyed cell, so that older versions of the same cell (in this
-    session or left by an earlier one) are removed instead of inflating totals.
+    session or left by an earlier one) are removed instead of inflating totals; `shifts` moves the
+    lines of code compiled from a line other than its cell's first (leading blank lines, magic
+    bodies) to the cell's lines.
 
     The merge is additive and happens inside SQLite transactions under a lock, so several kernels
     may share one data file and a kernel killed mid-write leaves the previous state intact.
@@ -52,7 +57,10 @@ def write_mapped(
     # Renamed in memory first: the cells' file tracer is recorded there, so that merging into a
     # file that already has them never sees two tracers for one file.
     mapped = CoverageData(no_disk=True)
-    mapped.update(measured, map_path=lambda p: _DROP_PREFIX + p if p in dropped else names.get(p, p))
+    rename = lambda p: _DROP_PREFIX + p if p in dropped else names.get(p, p)  # noqa: E731
+    mapped.update(measured, map_path=rename)
+    if shifts:
+        _move_lines(measured, mapped, rename, shifts)
     cell_names = set(names.values())
     if cell_names:
         mapped.add_file_tracers({n: TRACER_NAME for n in cell_names})
@@ -76,6 +84,39 @@ def write_mapped(
         ]
         if doomed:
             drop_files(target, doomed)
+
+
+def _move_lines(
+    measured: CoverageData, mapped: CoverageData, rename: Callable[[str], str], shifts: Mapping[str, Shift]
+) -> None:
+    """Redo, with their lines moved, the cells of `mapped` that code in `shifts` was renamed to.
+
+    `CoverageData.update` copies numbers as they are: those cells are emptied (`purge_files`) and
+    copied again, context by context (per-test contexts must survive), from every measured file
+    renamed to them (a magic cell's own line and its body's join one cell). Only those few files
+    are copied that way: a save after many tests has as many contexts.
+    """
+    cells = {rename(p) for p in shifts}
+    sources = [p for p in measured.measured_files() if rename(p) in cells]
+    mapped.purge_files(cells)
+    arcs = measured.has_arcs()
+    try:
+        for context in sorted(measured.measured_contexts()):
+            measured.set_query_context(context)
+            found: dict[str, set[Any]] = {}
+            for path in sources:
+                got = measured.arcs(path) if arcs else measured.lines(path)
+                if got:
+                    shift = shifts.get(path)
+                    moved = (shift.arcs(got) if arcs else shift.lines(got)) if shift else set(got)
+                    found.setdefault(rename(path), set()).update(moved)
+            mapped.set_context(context)
+            if arcs:
+                mapped.add_arcs(found)
+            else:
+                mapped.add_lines(found)
+    finally:
+        measured.set_query_contexts(None)
 
 
 def _measured_paths(path: str) -> list[str]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import re
+import sys
+from collections.abc import Iterable
 
 from coverage.parser import PythonParser
 from coverage.phystokens import source_token_lines
-from coverage.types import TSourceTokenLines
+from coverage.types import TArc, TSourceTokenLines
 
 _AWAIT = re.compile(r"\bawait\b")
 _ASYNC_LOOP = re.compile(r"\basync(\s+)(for|with)\b")
@@ -58,6 +61,7 @@ def forget_parsers() -> None:
     """
     make_parser.cache_clear()
     _top_level_layout.cache_clear()
+    _line_one_scopes.cache_clear()
 
 
 def run_at_definition(parser: PythonParser, code: str) -> set[int]:
@@ -154,3 +158,118 @@ def _top_level_layout(code: str) -> tuple[list[int], dict[int, int]]:
         else:
             todo.extend(ast.iter_child_nodes(node))
     return starts, owner
+
+
+@dataclasses.dataclass(frozen=True)
+class Shift:
+    """Code compiled from its line 1 that the user typed `offset` lines further down a cell.
+
+    IPython drops a cell's leading blank lines before compiling it, and a cell magic's body starts
+    below its `%%` line. nbcov compiles such code as IPython does (so tracebacks, `co_firstlineno`
+    and pytest's source lookups are what they are without nbcov) and moves what was measured to the
+    cell's lines when saving it, as coverage.py would have measured the cell as typed.
+    """
+
+    offset: int
+    code: str  # the text as compiled, with its own line numbers
+
+    def lines(self, lines: Iterable[int]) -> set[int]:
+        return {n + self.offset for n in lines}
+
+    def arcs(self, arcs: Iterable[TArc]) -> set[TArc]:
+        """Arcs as coverage.py records them for the code as typed.
+
+        A negative number is the entry to or exit from the code object starting on that line
+        (`-co_firstlineno`): those move with the code, except the module's -1 (a module's code
+        starts on line 1 wherever its first statement is). Only code objects that start on the
+        compiled line 1 also read -1, and there the other end of the arc tells which it was:
+        a top-level statement's first line is entered from the module, a line of the function,
+        class, lambda or generator is entered from it. A line that is both (a one-line `def` or a
+        lambda on line 1) gets both arcs, which is what coverage.py records for the code as
+        compiled: the measurement cannot tell them apart.
+        """
+        o = self.offset
+        scopes = _line_one_scopes(self.code) if o else None
+
+        def move(n: int) -> int:
+            return n + o if n > 0 else n - o if n < -1 else n
+
+        moved: set[TArc] = set()
+        for a, b in arcs:
+            if scopes is None or (a != -1) == (b != -1):
+                moved.add((move(a), move(b)))
+                continue
+            entering = a == -1
+            line = b if entering else a
+            module = line in (scopes.starts if entering else scopes.module_lines)
+            inner = line in (scopes.entries if entering else scopes.exits)
+            if module or not inner:
+                moved.add((move(a), move(b)))
+            if inner:
+                moved.add((-1 - o, move(b)) if entering else (move(a), -1 - o))
+        return moved
+
+
+@dataclasses.dataclass(frozen=True)
+class _LineOne:
+    """Where the module's code and the code objects starting on line 1 are entered and left."""
+
+    starts: frozenset[int]  # first lines of top-level statements: entered from the module
+    module_lines: frozenset[int]  # lines the module's own code runs on: left to the module
+    entries: frozenset[int]  # lines a code object starting on line 1 is entered on
+    exits: frozenset[int]  # lines it may be left from
+
+
+@functools.lru_cache(maxsize=2048)
+def _line_one_scopes(code: str) -> _LineOne | None:
+    """The layout `Shift.arcs` needs, or None when no code object but the module starts on
+    line 1 (then every -1 is the module's)."""
+    try:
+        tree = ast.parse(analysable(code))
+    except SyntaxError:
+        return None
+    if not tree.body or _first_line(tree.body[0]) != 1:
+        return None
+    entries: set[int] = set()
+    exits: set[int] = set()
+    for node in ast.walk(tree.body[0]):
+        if not isinstance(node, _CODE_OBJECTS) or _first_line(node) != 1:
+            continue
+        end = (node.end_lineno or 1) + 1
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # A function is entered on its body's first line, a class on its own first line.
+            body = range(node.body[0].lineno, end)
+            entries.update(body if not isinstance(node, ast.ClassDef) else (1,))
+            exits.update(body)
+        else:  # a lambda is entered where its body starts and returns from its `lambda` line too
+            entries.update(range(node.body.lineno if isinstance(node, ast.Lambda) else 1, end))
+            exits.update(range(1, end))
+    if not entries:
+        return None
+    starts: set[int] = set()
+    module_lines: set[int] = set()
+    for node in tree.body:
+        starts.add(_first_line(node))
+        module_lines.update(range(_first_line(node), (node.end_lineno or node.lineno) + 1))
+    todo: list[ast.AST] = list(tree.body)
+    while todo:  # bodies of functions and classes run in code objects of their own
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # The header line stays the module's: a one-line `def` runs there too.
+            module_lines.difference_update(range(max(node.body[0].lineno, node.lineno + 1), (node.end_lineno or 0) + 1))
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return _LineOne(frozenset(starts), frozenset(module_lines), frozenset(entries), frozenset(exits))
+
+
+# Nodes compiled to code objects of their own (comprehensions were inlined in 3.12, PEP 709).
+_CODE_OBJECTS: tuple[type[ast.AST], ...] = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.GeneratorExp,
+    *((ast.ListComp, ast.SetComp, ast.DictComp) if sys.version_info < (3, 12) else ()),
+)
+
+
+def _first_line(node: ast.AST) -> int:
+    """A code object's `co_firstlineno`: a decorated definition starts at its first decorator."""
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(d.lineno for d in decorators)])  # type: ignore[attr-defined]

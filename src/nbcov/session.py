@@ -20,7 +20,7 @@ import coverage
 from nbcov import compiler, core, data, engine
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
-from nbcov.parser import analysable
+from nbcov.parser import Shift, analysable
 
 # Set by `nbcov run` and the pytest plugin for the kernels they start (see `options_from_environment`).
 ENV_DATA_FILE = "NBCOV_DATA_FILE"
@@ -58,11 +58,17 @@ class _Compiled:
 
     record: CellRecord
     offset: int  # lines between the top of the cell as typed and line 1 of this code
+    code: str  # the text compiled, with its own line numbers (the branch engine analyses it)
     name: str = ""  # the cell's name in the data file (its record's path)
 
     @property
     def identity(self) -> tuple[Any, ...]:
         return (self.record.notebook, self.record.key, self.record.digest, self.offset)
+
+    @property
+    def shift(self) -> Shift | None:
+        """How its measured lines move to the cell's, or None where they are the cell's already."""
+        return Shift(self.offset, self.code) if self.offset else None
 
 
 @dataclasses.dataclass
@@ -72,7 +78,7 @@ class _Running:
     raw: str
     cell_id: str | None
     record: CellRecord | None = None
-    offset: int = 0
+    offset: int = 0  # lines of the cell as typed above `raw` (a magic's body run as a cell: its header)
     # Texts run as Python for this frame, with their offsets: the cell itself, and %%time bodies.
     texts: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
@@ -118,7 +124,6 @@ class Session:
         self._files: dict[str, _Compiled] = {}
         self._latest: dict[tuple[str | None, str], str] = {}
         self._stack: list[_Running] = []
-        self._shifted: dict[int, Any] = {}  # AST nodes already moved to their line in the cell
         self._unsaved: dict[str, CellRecord] = {}  # records new or changed since they were written
         self._saved_latest: set[str] = set()  # the newest cell versions as of the last save
         self._index: NotebookIndex | None = None
@@ -283,12 +288,13 @@ class Session:
     def _cell_source(self, filename: str) -> str | None:
         """The Python text of a cell file (not on disk), for the branch engine's analysis."""
         entry = self._compiled(filename)
-        return analysable(entry.record.code) if entry is not None else None
+        return analysable(entry.code) if entry is not None else None
 
-    def cell_label(self, filename: str) -> str | None:
-        """`nb.ipynb · cell 3` for a file name the kernel compiled a cell under, else None."""
+    def cell_location(self, filename: str, line: int) -> tuple[str, int] | None:
+        """(`nb.ipynb · cell 3`, line in the cell as typed) for a line of code the kernel compiled
+        under `filename`, else None."""
         entry = self._compiled(filename)
-        return entry.record.label() if entry is not None else None
+        return (entry.record.label(), line + entry.offset) if entry is not None else None
 
     def running_cell_name(self) -> str | None:
         """The data-file name of the top-level cell running now (e.g. a `%%covtest` cell)."""
@@ -358,41 +364,41 @@ class Session:
     # -- naming cells (called by the compiler hooks) ------------------------------------------------
 
     def code_name(self, name: str, raw: str, transformed: str, number: int) -> str:
-        """Decide the file name a cell (or a %%capture-style body) is compiled under."""
+        """Decide the file name a cell (or a %%capture-style body) is compiled under.
+
+        The code is compiled as IPython made it: line 1 is the first line that is not blank
+        (IPython drops the others), so the cell's record pads its code to the lines as typed and
+        `Shift` moves what was measured there when saving.
+        """
         if not self._stack:
             return name
         frame = self._stack[-1]
+        offset = frame.offset + compiler.dropped_lines(self.shell.input_transformer_manager, raw)
         if frame.record is not None and frame.offset:
             record = frame.record
-            self._body_code(record, frame.offset, transformed)  # _claim below marks it unsaved
+            self._body_code(record, offset, transformed)  # _claim below marks it unsaved
         else:
-            record = self._new_record(frame.raw, transformed, frame.cell_id, number)
+            record = self._new_record(frame.raw, "\n" * offset + transformed, frame.cell_id, number)
             frame.record = record
             if self.options.get("cell_contexts") and len(self._stack) == 1:
                 self.switch_context(cell_context(record))
-        return self._claim(name, _Compiled(record, frame.offset))
+        return self._claim(name, _Compiled(record, offset, transformed))
 
     def compiling(self, filename: str, source: Any) -> tuple[str, Any]:
-        """Shift magic bodies to their line in the cell, and give %%time's body a traceable name."""
-        entry = self._files.get(filename)
-        if entry is not None:
-            if entry.offset:
-                _show_in_tracebacks(filename, entry.record.source)
-                source = compiler.shift_lines(source, entry.offset, self._shifted)
-            return filename, source
+        """Give the body %%time compiles a traceable name bound to its cell (coverage.py never
+        measures names like `<timed exec>`); what is compiled stays as it is."""
         if filename in _TIMED_BODY_NAMES and self._stack:
             frame = self._stack[-1]
             header = magic_header_lines(frame.raw)
             if frame.record is not None and header is not None:
-                offset = frame.offset + header
                 body = "\n".join(frame.raw.splitlines()[header:])
-                frame.texts.append((body, offset))
-                self._body_code(frame.record, offset, self.shell.transform_cell(body))
+                frame.texts.append((body, frame.offset + header))
+                code = self.shell.transform_cell(body)  # as %%time transforms it
+                offset = frame.offset + header + compiler.dropped_lines(self.shell.input_transformer_manager, body)
+                self._body_code(frame.record, offset, code)
                 self._unsaved[self._name_of(frame.record)] = frame.record
                 base = os.path.join(self.cell_dir, f"{frame.record.digest}-body{offset}.py")
-                name = self._claim(base, _Compiled(frame.record, offset))
-                _show_in_tracebacks(name, frame.record.source)
-                return name, compiler.shift_lines(source, offset, self._shifted)
+                return self._claim(base, _Compiled(frame.record, offset, code)), source
         return filename, source
 
     def _claim(self, proposed: str, entry: _Compiled) -> str:
@@ -444,7 +450,7 @@ class Session:
             parent = self._stack[-1]
             for text, offset in reversed(parent.texts):
                 found = magic_body(text)
-                if found is not None and found[0].rstrip() == raw.rstrip():
+                if found is not None and _same_lines(found[0], raw):
                     self._stack.append(_Running(raw, None, parent.record, offset + found[1]))
                     return
         self._stack.append(_Running(raw, getattr(info, "cell_id", None)))
@@ -453,7 +459,6 @@ class Session:
         if self._stack:
             self._stack.pop()
         if not self._stack:
-            self._shifted.clear()
             if self.options.get("cell_contexts"):
                 self.switch_context("")
             self.save()
@@ -491,16 +496,19 @@ class Session:
         if not files and not self._unsaved and latest == self._saved_latest and os.path.exists(self.target):
             return  # e.g. a magic that ran no measured line
         names: dict[str, str] = {}
+        shifts: dict[str, Shift] = {}
         drop: list[str] = []
         for path in files:
             entry = self._files.get(path) or self._adopt(path)
             if entry is not None:
                 names[path] = entry.name
+                if entry.shift is not None:
+                    shifts[path] = entry.shift
                 if entry.name in self._unsaved:
                     self.store.save(self._unsaved.pop(entry.name))
             elif os.path.dirname(path) == self.cell_dir:
                 drop.append(path)  # e.g. a cell ipykernel's debugger dumped there
-        data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
+        data.write_mapped(measured, self.target, names, drop=drop, latest=latest, shifts=shifts)
         measured.erase()  # coverage.py's collector goes on adding to this (now empty) in-memory data
         self._saved_latest = latest
 
@@ -522,9 +530,10 @@ class Session:
             code = "".join(lines[2]) if lines else None
             if raw is None or code is None:
                 return None
-            record = self._new_record(raw, code, None, count)
+            offset = compiler.dropped_lines(self.shell.input_transformer_manager, raw)
+            record = self._new_record(raw, "\n" * offset + code, None, count)
             record.premeasured = True
-            self._claim(name, _Compiled(record, 0))
+            self._claim(name, _Compiled(record, offset, code))
             return self._files[path]
         return None
 
@@ -578,14 +587,14 @@ def cell_context(record: CellRecord) -> str:
     return f"{record.notebook or 'ipython'}|{where}"
 
 
+def _same_lines(typed: str, given: str) -> bool:
+    """Is `given` the text `typed`, as IPython hands a cell magic its body? (Its cleanup turns lines
+    of only spaces into empty lines, and a body ends with a newline.)"""
+    return [line.rstrip() for line in typed.rstrip().splitlines()] == [line.rstrip() for line in given.rstrip().splitlines()]
+
+
 def _traceable(name: str) -> bool:
     return bool(name) and not name.startswith("<")
-
-
-def _show_in_tracebacks(name: str, cell_source: str) -> None:
-    """Shifted code reports cell lines; let tracebacks show those same lines of the cell."""
-    lines = [line + "\n" for line in cell_source.splitlines()]
-    linecache.cache[name] = (len(cell_source), None, lines, name)
 
 
 def _first_start(cov: coverage.Coverage) -> None:
