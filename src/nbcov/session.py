@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +126,7 @@ class Session:
         self._notebook_path: Path | None = None
         self._uninstall_compiler: Any = None
         self._old_sigterm: Any = None
+        self._save_lock = threading.Lock()  # one save at a time (a handler on the main thread, a subshell)
         self.last_error: str | None = None
         self.measuring = False
         self._core = "?"
@@ -344,6 +346,8 @@ class Session:
         """Keep an existing data file to add to, unless it cannot take this session's data."""
         if not os.path.exists(self.target):
             return
+        if data.recover(self.target):
+            self._warn_recovered()
         try:
             existing = data.check_data_file(self.target)
         except data.DataFileError as exc:
@@ -456,28 +460,47 @@ class Session:
             self._shifted.clear()
             if self.options.get("cell_contexts"):
                 self.switch_context("")
-            self.save()
+            self.save(cell_finished=True)
 
     # -- saving -----------------------------------------------------------------------------------
 
-    def save(self) -> None:
-        """Merge everything measured so far into the data file. Errors are reported, never raised."""
+    def save(self, *, cell_finished: bool = False) -> None:
+        """Merge everything measured so far into the data file. Errors are reported, never raised.
+
+        SIGINT and SIGTERM wait until the save is over: a KeyboardInterrupt inside coverage.py's
+        CoverageData left it closed but still in use (every later save of the kernel failed), and the
+        SIGTERM handler, saving again, waited forever for the lock the interrupted save held. An
+        interrupt that arrives while the save at the end of a cell runs came too late for the cell
+        (ipykernel ignores SIGINT once a cell is over): it is said, not raised into nbcov's hook.
+        """
         if self.cov is None or self.store is None:
             return
-        try:
-            self._save()
-        except Exception as exc:  # a failing save must not break the user's cell
-            self.last_error = f"nbcov could not save coverage data to {self.target}: {exc}"
-            self._warn(self.last_error)
-        else:
-            self.last_error = None
+        with _signals_held() as arrived, self._save_lock:
+            try:
+                recovered = self._save()
+            except Exception as exc:  # a failing save must not break the user's cell
+                self.last_error = f"nbcov could not save coverage data to {self.target}: {exc}"
+                self._warn(self.last_error)
+            else:
+                self.last_error = None
+                if recovered:
+                    self._warn_recovered()
+        for signum in arrived:
+            if signum == signal.SIGINT and cell_finished:
+                print("nbcov: the interrupt came after the cell had finished, while nbcov saved its coverage; "
+                      "nothing was interrupted.", file=sys.stderr)
+            else:
+                signal.raise_signal(signum)  # delivered now, to whatever handles it
 
-    def _save(self) -> None:
+    def _save(self) -> bool:
         """Merge what was measured since the last save into the data file, then forget it here.
 
         Only the difference is kept in memory: each save then costs what the cell ran, not what the
         whole session ran (a long notebook would otherwise pay more after every cell). What a failed
-        save could not write stays in memory and goes with the next one.
+        save could not write stays in memory and goes with the next one, records included: a cell's
+        record is written before the data that names it and forgotten only once both are written, so
+        the data file never names a record that does not exist (a full disk, a kill in between).
+        Returns whether the data file had to be recovered from a killed writer first.
         """
         assert self.cov is not None and self.store is not None
         measured = self.cov.get_data()
@@ -489,20 +512,27 @@ class Session:
         }
         files = measured.measured_files()
         if not files and not self._unsaved and latest == self._saved_latest and os.path.exists(self.target):
-            return  # e.g. a magic that ran no measured line
+            return False  # e.g. a magic that ran no measured line
         names: dict[str, str] = {}
         drop: list[str] = []
+        written: dict[str, CellRecord] = {}
         for path in files:
             entry = self._files.get(path) or self._adopt(path)
             if entry is not None:
                 names[path] = entry.name
-                if entry.name in self._unsaved:
-                    self.store.save(self._unsaved.pop(entry.name))
+                record = self._unsaved.get(entry.name)
+                if record is not None and entry.name not in written:
+                    self.store.save(record)
+                    written[entry.name] = record
             elif os.path.dirname(path) == self.cell_dir:
                 drop.append(path)  # e.g. a cell ipykernel's debugger dumped there
-        data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
+        recovered = data.write_mapped(measured, self.target, names, drop=drop, latest=latest)
+        for name, record in written.items():
+            if self._unsaved.get(name) is record:
+                del self._unsaved[name]
         measured.erase()  # coverage.py's collector goes on adding to this (now empty) in-memory data
         self._saved_latest = latest
+        return recovered
 
     def _name_of(self, record: CellRecord) -> str:
         assert self.store is not None
@@ -553,6 +583,10 @@ class Session:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
 
+    def _warn_recovered(self) -> None:
+        self._warn(f"{self.target} was left half written by a process that was killed (deleting an edited "
+                   "cell's old version); that deletion was rolled back, the data kept.")
+
     @staticmethod
     def _warn(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
@@ -576,6 +610,37 @@ def cell_context(record: CellRecord) -> str:
     """The coverage context a runner records a cell under: `notebooks/x.ipynb|cell 3`."""
     where = f"cell {record.cell_index}" if record.cell_index else f"In [{record.execution_count}]"
     return f"{record.notebook or 'ipython'}|{where}"
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM for the block; yields the list of those that arrived meanwhile.
+
+    Their handlers are swapped for one that only notes the signal, instead of blocking them with
+    `pthread_sigmask`: that blocks a signal for the calling thread only, and a kernel has other
+    threads, any of which would take it and have the main thread run its handler all the same.
+    Handlers can only be set on the main thread; a save on another thread (a subshell) needs none,
+    as Python runs signal handlers on the main thread.
+    """
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        if signum not in arrived:
+            arrived.append(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if handler not in (signal.SIG_IGN, None):  # None: set outside Python, left as it is
+                previous[signum] = signal.signal(signum, note)
+        yield arrived
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _traceable(name: str) -> bool:
