@@ -348,3 +348,44 @@ def test_a_journal_appearing_under_a_running_kernel_is_rolled_back_at_its_next_s
         saved = kernel.run("f(0)", "cell-4")
         assert "rolled back" in saved["text"] and "could not save" not in saved["text"], saved
     assert lines_of(notebook) == {2: [1, 2, 3, 4], 3: [1], 4: [1]}
+
+
+# -- 10. user code that disturbs measurement -------------------------------------------------------
+
+needs_sysmon = pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is Python 3.12+")
+FREE_TOOL = "import sys\nfor tool in range(1, 6):\n    if sys.monitoring.get_tool(tool) in ('coverage.py', 'nbcov'):\n        sys.monitoring.free_tool_id(tool)"
+EVENTS_OFF = "import sys\nfor tool in range(1, 6):\n    if sys.monitoring.get_tool(tool) in ('coverage.py', 'nbcov'):\n        sys.monitoring.set_events(tool, 0)"
+STOP_COVERAGE = "import coverage\ncoverage.Coverage.current().stop()"
+
+
+@pytest.mark.parametrize(
+    "disturbance, said",
+    [
+        pytest.param(FREE_TOOL, "tool id was freed", marks=needs_sysmon, id="free_tool_id"),
+        pytest.param(EVENTS_OFF, "events were switched off", marks=needs_sysmon, id="set_events"),
+        pytest.param(STOP_COVERAGE, "Coverage.stop()", id="Coverage.stop"),
+    ],
+)
+@pytest.mark.parametrize("branch", [False, True], ids=["line", "branch"])
+def test_user_code_that_turns_measuring_off(tmp_path: Path, disturbance: str, said: str, branch: bool) -> None:
+    (tmp_path / ".coveragerc").write_text(f"[run]\nbranch = {branch}\n")
+    nb = make_notebook(tmp_path / "nb.ipynb", ["%load_ext nbcov", FUNC, disturbance, "f(1)", "f(0)", "y = 5"])
+    with live_kernel(nb) as kernel:
+        results = [kernel.run(cell.source, cell.id) for cell in nbformat.read(nb, as_version=4).cells]
+    assert [r["status"] for r in results] == ["ok"] * 6, [r["outputs"] for r in results]
+    assert said in results[2]["text"]
+    assert not any(said in r["text"] for r in results[3:])  # said once
+    lines = lines_of(nb)
+    assert lines[2] == [1, 2, 3, 4] and lines[4] == [1] and lines[5] == [1] and lines[6] == [1]
+
+
+@needs_sysmon
+def test_freeing_the_tool_twice_is_said_once_and_the_cell_does_not_fail(tmp_path: Path) -> None:
+    """The cell that frees the id goes on to run new code: coverage.py's callbacks, still registered
+    on 3.12/3.13, used to raise ValueError right there."""
+    nb = make_notebook(tmp_path / "nb.ipynb", ["%load_ext nbcov", f"{FREE_TOOL}\n{FUNC}\nf(0)", FREE_TOOL, "f(1)"])
+    with live_kernel(nb) as kernel:
+        results = [kernel.run(cell.source, cell.id) for cell in nbformat.read(nb, as_version=4).cells]
+    assert [r["status"] for r in results] == ["ok"] * 4, [r["outputs"] for r in results]
+    assert "tool id was freed" in results[1]["text"] and "tool id was freed" not in results[2]["text"]
+    assert 1 in lines_of(nb)[4]

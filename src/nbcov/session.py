@@ -126,6 +126,7 @@ class Session:
         self._notebook_path: Path | None = None
         self._uninstall_compiler: Any = None
         self._old_sigterm: Any = None
+        self._disturbances: set[str] = set()  # what user code did to measurement, already said
         self._save_lock = threading.Lock()  # one save at a time (a handler on the main thread, a subshell)
         self.last_error: str | None = None
         self.measuring = False
@@ -458,9 +459,35 @@ class Session:
             self._stack.pop()
         if not self._stack:
             self._shifted.clear()
+            self._keep_measuring()
             if self.options.get("cell_contexts"):
                 self.switch_context("")
             self.save(cell_finished=True)
+
+    def _keep_measuring(self) -> None:
+        """Measure on if the cell's code turned measurement off behind nbcov's back, and say so once.
+
+        `coverage.Coverage.current().stop()`, or freeing coverage.py's sys.monitoring tool, would
+        otherwise end measuring silently or make every later cell fail (`engine.rearm`); `%nbcov stop`
+        is the way to stop. Said under the cell that did it, once per kind of disturbance.
+        """
+        if self.cov is None or not self.measuring:
+            return
+        try:
+            if not getattr(self.cov, "_started", True):
+                what = "coverage.py's measurement was stopped (Coverage.stop())"
+                self.cov.start()
+            else:
+                what = engine.rearm(self.cov)
+        except Exception as exc:  # the cell's code left it in a state nothing can restart
+            self.measuring = False
+            self._warn(f"measuring stopped: code in this cell turned coverage.py off, and it cannot be "
+                       f"turned back on ({exc}). Cells from here on are not measured.")
+            return
+        if what is not None and what not in self._disturbances:
+            self._disturbances.add(what)
+            self._warn(f"{what} by code in this cell; nbcov turned it back on, so later cells are measured "
+                       "(use %nbcov stop to stop measuring).")
 
     # -- saving -----------------------------------------------------------------------------------
 
