@@ -25,7 +25,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import cells_by_index, make_notebook, nbcov_cli, report_json
 from kernels import LiveKernel
-from nbcov import data
+from nbcov import data, engine
 from nbcov.cells import CellRecord, CellStore, load_record, sibling_versions
 from nbcov.session import _signals_held
 
@@ -389,3 +389,35 @@ def test_freeing_the_tool_twice_is_said_once_and_the_cell_does_not_fail(tmp_path
     assert [r["status"] for r in results] == ["ok"] * 4, [r["outputs"] for r in results]
     assert "tool id was freed" in results[1]["text"] and "tool id was freed" not in results[2]["text"]
     assert 1 in lines_of(nb)[4]
+
+
+@pytest.mark.skipif(not engine.SUPPORTED, reason="nbcov's LineMonitor measures on Python 3.12 and 3.13")
+@pytest.mark.parametrize("disturb", ["free_tool_id", "set_events"])
+def test_rearm_turns_a_disturbed_tool_back_on(tmp_path: Path, disturb: str) -> None:
+    import importlib.util
+
+    import coverage
+
+    module = tmp_path / "rearmed.py"
+    module.write_text("def g():\n    return 1\n")
+    cov = coverage.Coverage(data_file=None, config_file=False, source=[str(tmp_path)])
+    cov.set_option("run:core", "sysmon")
+    assert engine.install_lines(cov)
+    cov.start()
+    try:
+        assert engine.rearm(cov) is None  # nothing to do
+        tool = cov._collector.tracers[0].myid
+        if disturb == "free_tool_id":
+            sys.monitoring.free_tool_id(tool)
+        else:
+            sys.monitoring.set_events(tool, 0)
+        what = engine.rearm(cov)
+        spec = importlib.util.spec_from_file_location("rearmed", module)
+        assert spec is not None and spec.loader is not None
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        loaded.g()
+    finally:
+        cov.stop()
+    assert what is not None and disturb in what
+    assert sorted(cov.get_data().lines(str(module)) or []) == [1, 2]
