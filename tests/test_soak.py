@@ -20,6 +20,7 @@ from kernels import LiveKernel
 SECONDS = float(os.environ.get("NBCOV_SOAK_SECONDS", "75"))
 KERNELS = 3
 CELL_IDS = [f"cell-{i}" for i in range(2, 6)]  # cell-1 loads nbcov
+NEW = "new"  # a cell that is not in the notebook (sent without an id): kept as it is, never replaced
 REPLY_WITHIN = 60  # a cell (trivial) or a save that takes longer than this is a hang
 EXIT_WITHIN = 30  # after SIGTERM: save and exit
 
@@ -31,6 +32,7 @@ class Slot:
     nb: Path
     kernel: LiveKernel | None = None
     newest: dict[str, tuple[str, bool]] = dataclasses.field(default_factory=dict)  # cell id -> (source, finished)
+    new_cells: list[str] = dataclasses.field(default_factory=list)  # sources of finished new cells
 
     def start(self) -> None:
         self.kernel = LiveKernel(self.nb.parent, env={"JPY_SESSION_NAME": str(self.nb)})
@@ -85,8 +87,9 @@ def run_with_chaos(slot: Slot, cell_id: str, code: str, rng: random.Random) -> s
     """Send a cell, maybe signal the kernel a moment later, and wait for its answer or its end."""
     kernel = slot.kernel
     assert kernel is not None
-    slot.newest[cell_id] = (code, False)
-    msg_id = send(kernel, code, cell_id)
+    if cell_id != NEW:
+        slot.newest[cell_id] = (code, False)
+    msg_id = send(kernel, code, cell_id if cell_id != NEW else None)
     action = rng.choices(["none", "SIGINT", "SIGTERM", "SIGKILL"], weights=[55, 35, 5, 5])[0]
     if action != "none":
         time.sleep(rng.uniform(0, 0.06))  # the cell runs ~1 ms, its save ~10 ms: both get hit
@@ -94,11 +97,13 @@ def run_with_chaos(slot: Slot, cell_id: str, code: str, rng: random.Random) -> s
     process = kernel.km.provisioner.process
     # ipykernel drops a request (no reply, "KeyboardInterrupt caught in kernel") when SIGINT lands in
     # its own code around the cell: then a second request tells a kernel that lives from one that hangs.
-    reply = reply_to(kernel, msg_id, 10 if action == "SIGINT" else REPLY_WITHIN)
+    reply = reply_to(kernel, msg_id, 5 if action == "SIGINT" else REPLY_WITHIN)
     if reply is None and action == "SIGINT" and process.poll() is None:
         assert reply_to(kernel, send(kernel, "pass", None), REPLY_WITHIN), "the kernel hangs after SIGINT"
     elif reply is None:
         assert process.poll() is not None or action in ("SIGTERM", "SIGKILL"), f"the kernel hangs ({action})"
+    elif reply["content"]["status"] == "ok" and cell_id == NEW:
+        slot.new_cells.append(code)
     elif reply["content"]["status"] == "ok":
         slot.newest[cell_id] = (code, True)
     if action in ("SIGTERM", "SIGKILL"):
@@ -130,7 +135,7 @@ def test_kernels_sharing_a_data_file_under_random_signals_lose_no_finished_cell(
             if slot.kernel is None:
                 slot.start()
             n += 1
-            sent[run_with_chaos(slot, rng.choice(CELL_IDS), source(k, n), rng)] += 1
+            sent[run_with_chaos(slot, rng.choice([*CELL_IDS, *[NEW] * len(CELL_IDS)]), source(k, n), rng)] += 1
     finally:
         for slot in slots:
             if slot.kernel is not None:
@@ -146,6 +151,12 @@ def test_kernels_sharing_a_data_file_under_random_signals_lose_no_finished_cell(
             newest = [c for c in versions if c["source"] == code]
             assert newest, f"nb{k}.ipynb {cell_id}: the finished version {code!r} is lost ({len(versions)} others)"
             assert newest[0]["executed_lines"] == [1, 2, 3]
+    sources = {c["source"]: c for c in report["cells"]}
+    for slot in slots:
+        for code in slot.new_cells:
+            finished += 1
+            assert code in sources, f"the finished cell {code!r} is lost"
+            assert sources[code]["executed_lines"] == [1, 2, 3]
     print(f"soak: {n} cells, {finished} finished and checked, signals: {dict(sent)}")
     assert finished > 10 and sent["SIGINT"] > 10 and sent["SIGTERM"] and sent["SIGKILL"], (finished, sent)
     assert not list(tmp_path.glob(".coverage-nbcov-*")), "a data file was set aside"
