@@ -283,6 +283,28 @@ def test_a_full_disk_loses_no_cell_and_poisons_nothing(small_disk: Path) -> None
     nbcov_cli("html", cwd=small_disk)
 
 
+KILL_BEFORE_DATA = """\
+import fcntl, os, signal, sys
+def _before_lock(frame, event, arg):
+    if event == "c_call" and arg is fcntl.flock:
+        os.kill(os.getpid(), signal.SIGKILL)
+sys.setprofile(_before_lock)
+"""
+
+
+def test_a_kill_between_a_record_and_its_data_poisons_nothing(notebook: Path) -> None:
+    """Killed after the cell's record was written, before its data: the record is only an orphan."""
+    with live_kernel(notebook) as kernel:
+        for i, source in enumerate(["%load_ext nbcov", FUNC, "f(1)"], 1):
+            kernel.run(source, f"cell-{i}")
+        send(kernel, f"{KILL_BEFORE_DATA}\nf(0)", "cell-4")
+        assert wait_for_exit(kernel, 30) == -signal.SIGKILL
+        kernel.kc.stop_channels()
+    assert len(list((notebook.parent / ".nbcov" / "cells").rglob("cell-4-*.json"))) == 1  # written, unused
+    assert lines_of(notebook) == {2: [1, 2, 3], 3: [1]}
+    nbcov_cli("html", cwd=notebook.parent)
+
+
 # -- 6. a kill while an edited cell's old version is deleted ---------------------------------------
 
 
