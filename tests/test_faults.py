@@ -199,13 +199,14 @@ def test_sigterm_while_the_save_waits_for_the_lock(notebook: Path) -> None:
 def test_signals_held_during_a_block_are_delivered_after_it() -> None:
     got: list[int] = []
     old = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    sigint = signal.getsignal(signal.SIGINT)
     try:
         with _signals_held() as arrived:
             signal.raise_signal(signal.SIGTERM)
             signal.raise_signal(signal.SIGTERM)
             assert got == []
         assert arrived == [signal.SIGTERM] and got == []
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers are restored
+        assert signal.getsignal(signal.SIGINT) is sigint  # handlers are restored
         signal.raise_signal(signal.SIGTERM)
         assert got == [signal.SIGTERM]
     finally:

@@ -170,6 +170,7 @@ _JOURNAL_MAGIC = bytes([0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7])
 
 
 def _names_super_journal(journal: str) -> bool:
+    """Does the journal end with a super-journal's name (then it is not nbcov's to roll back)?"""
     with open(journal, "rb") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
