@@ -49,6 +49,11 @@ class LineMonitor(SysMonitor):
         self._quiet: list[CodeType] = []  # code objects whose events were removed
 
     def sysmon_py_start(self, code: CodeType, instruction_offset: int) -> Any:
+        filename = code.co_filename
+        if filename not in self.should_trace_cache:
+            # coverage.py asks with the frame above its callback, which is now this one: ask with
+            # the code's own frame (`source = <package>` matches modules by the frame's __name__).
+            self.should_trace_cache[filename] = self.should_trace(filename, sys._getframe(1))
         try:
             return super().sysmon_py_start(code, instruction_offset)
         except ValueError:
