@@ -19,6 +19,20 @@ RECORD_FORMAT = 1
 
 # Cell ids are [a-zA-Z0-9-_]{1,64} in nbformat 4.5, but frontends may send anything: keep names path-safe.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# Longest part of a record's path kept as it is: file systems allow 255 bytes, and a record's file
+# name adds 22 to its key. Every name that worked before is kept, so older data files still match.
+_LONGEST_PART = 200
+
+
+def _path_part(text: str) -> str:
+    """`text` made safe as one component of a record's path: path-safe characters, and a long text
+    shortened to a prefix and a hash of the whole (a 300-character cell id once failed every save
+    with "File name too long"). Stable, so the same cell gets the same name everywhere."""
+    safe = _UNSAFE.sub("_", text)
+    if len(safe) <= _LONGEST_PART:
+        return safe
+    # No "-" in the hash part: `sibling_versions` splits a record's stem at its last "-".
+    return f"{safe[:_LONGEST_PART - 17]}_{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def digest(source: str) -> str:
@@ -105,10 +119,10 @@ class CellStore:
             folder = self.root / "_ipython"
         elif os.path.isabs(record.notebook):
             outside = hashlib.sha256(record.notebook.encode()).hexdigest()[:8]
-            folder = self.root / "_outside" / f"{outside}-{_UNSAFE.sub('_', Path(record.notebook).name)}"
+            folder = self.root / "_outside" / f"{outside}-{_path_part(Path(record.notebook).name)}"
         else:
-            folder = self.root.joinpath(*(_UNSAFE.sub("_", part) for part in record.notebook.split("/")))
-        stem = record.digest if record.key is None else f"{_UNSAFE.sub('_', record.key)}-{record.digest}"
+            folder = self.root.joinpath(*(_path_part(part) for part in record.notebook.split("/")))
+        stem = record.digest if record.key is None else f"{_path_part(record.key)}-{record.digest}"
         return folder / f"{stem}.json"
 
     def save(self, record: CellRecord) -> str:

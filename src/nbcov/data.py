@@ -39,7 +39,7 @@ def write_mapped(
     drop: Iterable[str] = (),
     latest: Iterable[str] = (),
     shifts: Mapping[str, Shift] | None = None,
-) -> None:
+) -> bool:
     """Merge `measured` into the data file `target`, renaming cell files on the way.
 
     `names` maps the kernel's cell file names to stable cell names (several files may map to one
@@ -50,7 +50,8 @@ def write_mapped(
     bodies) to the cell's lines.
 
     The merge is additive and happens inside SQLite transactions under a lock, so several kernels
-    may share one data file and a kernel killed mid-write leaves the previous state intact.
+    may share one data file and a kernel killed mid-write leaves the previous state intact. Returns
+    whether a write another process left unfinished had to be rolled back first (`roll_back_journal`).
     """
     target = os.fspath(target)
     dropped = set(drop)
@@ -65,7 +66,8 @@ def write_mapped(
     if cell_names:
         mapped.add_file_tracers({n: TRACER_NAME for n in cell_names})
 
-    with _locked(Path(target).parent / STORE_DIRNAME / "lock"):
+    with locked(target):
+        recovered = roll_back_journal(target)
         out = CoverageData(basename=target)
         try:
             # Reading first matters: a CoverageData that is written before it was read erases its file.
@@ -84,6 +86,7 @@ def write_mapped(
         ]
         if doomed:
             drop_files(target, doomed)
+    return recovered
 
 
 def _move_lines(
@@ -148,8 +151,14 @@ def drop_files(path: str | os.PathLike[str], names: Iterable[str]) -> None:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """Serialize writers of one data file across processes (SQLite alone does not order our steps)."""
+def locked(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Serialize writers of one data file across processes (SQLite alone does not order our steps).
+
+    The lock is taken through a new descriptor each time, so a process that tried to take it again
+    while holding it (a signal handler saving inside a save) would wait for itself forever: the
+    session holds SIGINT/SIGTERM while it saves for that reason.
+    """
+    lock_path = Path(target).parent / STORE_DIRNAME / "lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -157,6 +166,60 @@ def _locked(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def roll_back_journal(path: str | os.PathLike[str]) -> bool:
+    """Undo a write a killed process left half done; True if there was one. Call it under `locked`.
+
+    Only nbcov's own `drop_files` writes with a rollback journal (coverage.py turns journaling
+    off), so a hot `<data file>-journal` is an old cell version's deletion cut short by a SIGKILL.
+    coverage.py refuses to open such a file (a read-write connection would act on it); SQLite
+    rolling the journal back restores the file as it was before that deletion, which loses nothing
+    measured. A journal naming a super-journal (written by multi-database transactions, never by
+    nbcov) is not nbcov's and is left alone: SQLite would delete the file it names.
+    """
+    path = os.fspath(path)
+    journal = f"{path}-journal"
+    if not os.path.exists(journal) or not _journal_is_hot(path) or _names_super_journal(journal):
+        return False
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as con:
+        con.execute("select count(*) from sqlite_master").fetchall()  # SQLite rolls back on first read
+    return not os.path.exists(journal) or not _journal_is_hot(path)
+
+
+def recover(path: str | os.PathLike[str]) -> bool:
+    """`roll_back_journal` for a process that does not hold the lock (a kernel starting)."""
+    if not os.path.exists(f"{os.fspath(path)}-journal"):
+        return False  # the usual case: no lock taken, nothing created beside a data file only read
+    with locked(path):
+        return roll_back_journal(path)
+
+
+def _journal_is_hot(path: str) -> bool:
+    """Would SQLite roll a journal back before reading `path`? Asked of SQLite itself: a read-only
+    connection reports a hot journal instead of rolling it back (coverage.py probes the same way)."""
+    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as con:
+            con.execute("select count(*) from sqlite_master").fetchall()
+    except sqlite3.Error as exc:
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY_ROLLBACK
+    return False
+
+
+# The last 8 bytes of a rollback journal that names a super-journal (SQLite's file format, "aJournalMagic").
+_JOURNAL_MAGIC = bytes([0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7])
+
+
+def _names_super_journal(journal: str) -> bool:
+    """Does the journal end with a super-journal's name (then it is not nbcov's to roll back)?"""
+    with open(journal, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size < 8:
+            return False
+        f.seek(size - 8)
+        return f.read(8) == _JOURNAL_MAGIC
 
 
 def check_data_file(path: str | os.PathLike[str]) -> CoverageData:

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,8 @@ class Session:
         self._notebook_path: Path | None = None
         self._uninstall_compiler: Any = None
         self._old_sigterm: Any = None
+        self._disturbances: set[str] = set()  # what user code did to measurement, already said
+        self._save_lock = threading.Lock()  # one save at a time (a handler on the main thread, a subshell)
         self.last_error: str | None = None
         self.measuring = False
         self._core = "?"
@@ -350,6 +353,8 @@ class Session:
         """Keep an existing data file to add to, unless it cannot take this session's data."""
         if not os.path.exists(self.target):
             return
+        if data.recover(self.target):
+            self._warn_recovered()
         try:
             existing = data.check_data_file(self.target)
         except data.DataFileError as exc:
@@ -459,30 +464,75 @@ class Session:
         if self._stack:
             self._stack.pop()
         if not self._stack:
+            self._keep_measuring()
             if self.options.get("cell_contexts"):
                 self.switch_context("")
-            self.save()
+            self.save(cell_finished=True)
+
+    def _keep_measuring(self) -> None:
+        """Measure on if the cell's code turned measurement off behind nbcov's back, and say so once.
+
+        `coverage.Coverage.current().stop()`, or freeing coverage.py's sys.monitoring tool, would
+        otherwise end measuring silently or make every later cell fail (`engine.rearm`); `%nbcov stop`
+        is the way to stop. Said under the cell that did it, once per kind of disturbance.
+        """
+        if self.cov is None or not self.measuring:
+            return
+        try:
+            if not getattr(self.cov, "_started", True):
+                what = "coverage.py's measurement was stopped (Coverage.stop())"
+                self.cov.start()
+            else:
+                what = engine.rearm(self.cov)
+        except Exception as exc:  # the cell's code left it in a state nothing can restart
+            self.measuring = False
+            self._warn(f"measuring stopped: code in this cell turned coverage.py off, and it cannot be "
+                       f"turned back on ({exc}). Cells from here on are not measured.")
+            return
+        if what is not None and what not in self._disturbances:
+            self._disturbances.add(what)
+            self._warn(f"{what} by code in this cell; nbcov turned it back on, so later cells are measured "
+                       "(use %nbcov stop to stop measuring).")
 
     # -- saving -----------------------------------------------------------------------------------
 
-    def save(self) -> None:
-        """Merge everything measured so far into the data file. Errors are reported, never raised."""
+    def save(self, *, cell_finished: bool = False) -> None:
+        """Merge everything measured so far into the data file. Errors are reported, never raised.
+
+        SIGINT and SIGTERM wait until the save is over: a KeyboardInterrupt inside coverage.py's
+        CoverageData left it closed but still in use (every later save of the kernel failed), and the
+        SIGTERM handler, saving again, waited forever for the lock the interrupted save held. An
+        interrupt that arrives while the save at the end of a cell runs came too late for the cell
+        (ipykernel ignores SIGINT once a cell is over): it is said, not raised into nbcov's hook.
+        """
         if self.cov is None or self.store is None:
             return
-        try:
-            self._save()
-        except Exception as exc:  # a failing save must not break the user's cell
-            self.last_error = f"nbcov could not save coverage data to {self.target}: {exc}"
-            self._warn(self.last_error)
-        else:
-            self.last_error = None
+        with _signals_held() as arrived, self._save_lock:
+            try:
+                recovered = self._save()
+            except Exception as exc:  # a failing save must not break the user's cell
+                self.last_error = f"nbcov could not save coverage data to {self.target}: {exc}"
+                self._warn(self.last_error)
+            else:
+                self.last_error = None
+                if recovered:
+                    self._warn_recovered()
+        for signum in arrived:
+            if signum == signal.SIGINT and cell_finished:
+                print("nbcov: the interrupt came after the cell had finished, while nbcov saved its coverage; "
+                      "nothing was interrupted.", file=sys.stderr)
+            else:
+                signal.raise_signal(signum)  # delivered now, to whatever handles it
 
-    def _save(self) -> None:
+    def _save(self) -> bool:
         """Merge what was measured since the last save into the data file, then forget it here.
 
         Only the difference is kept in memory: each save then costs what the cell ran, not what the
         whole session ran (a long notebook would otherwise pay more after every cell). What a failed
-        save could not write stays in memory and goes with the next one.
+        save could not write stays in memory and goes with the next one, records included: a cell's
+        record is written before the data that names it and forgotten only once both are written, so
+        the data file never names a record that does not exist (a full disk, a kill in between).
+        Returns whether the data file had to be recovered from a killed writer first.
         """
         assert self.cov is not None and self.store is not None
         measured = self.cov.get_data()
@@ -494,23 +544,30 @@ class Session:
         }
         files = measured.measured_files()
         if not files and not self._unsaved and latest == self._saved_latest and os.path.exists(self.target):
-            return  # e.g. a magic that ran no measured line
+            return False  # e.g. a magic that ran no measured line
         names: dict[str, str] = {}
         shifts: dict[str, Shift] = {}
         drop: list[str] = []
+        written: dict[str, CellRecord] = {}
         for path in files:
             entry = self._files.get(path) or self._adopt(path)
             if entry is not None:
                 names[path] = entry.name
                 if entry.shift is not None:
                     shifts[path] = entry.shift
-                if entry.name in self._unsaved:
-                    self.store.save(self._unsaved.pop(entry.name))
+                record = self._unsaved.get(entry.name)
+                if record is not None and entry.name not in written:
+                    self.store.save(record)
+                    written[entry.name] = record
             elif os.path.dirname(path) == self.cell_dir:
                 drop.append(path)  # e.g. a cell ipykernel's debugger dumped there
-        data.write_mapped(measured, self.target, names, drop=drop, latest=latest, shifts=shifts)
+        recovered = data.write_mapped(measured, self.target, names, drop=drop, latest=latest, shifts=shifts)
+        for name, record in written.items():
+            if self._unsaved.get(name) is record:
+                del self._unsaved[name]
         measured.erase()  # coverage.py's collector goes on adding to this (now empty) in-memory data
         self._saved_latest = latest
+        return recovered
 
     def _name_of(self, record: CellRecord) -> str:
         assert self.store is not None
@@ -562,6 +619,10 @@ class Session:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
 
+    def _warn_recovered(self) -> None:
+        self._warn(f"{self.target} was left half written by a process that was killed (deleting an edited "
+                   "cell's old version); that deletion was rolled back, the data kept.")
+
     @staticmethod
     def _warn(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
@@ -591,6 +652,37 @@ def _same_lines(typed: str, given: str) -> bool:
     """Is `given` the text `typed`, as IPython hands a cell magic its body? (Its cleanup turns lines
     of only spaces into empty lines, and a body ends with a newline.)"""
     return [line.rstrip() for line in typed.rstrip().splitlines()] == [line.rstrip() for line in given.rstrip().splitlines()]
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM for the block; yields the list of those that arrived meanwhile.
+
+    Their handlers are swapped for one that only notes the signal, instead of blocking them with
+    `pthread_sigmask`: that blocks a signal for the calling thread only, and a kernel has other
+    threads, any of which would take it and have the main thread run its handler all the same.
+    Handlers can only be set on the main thread; a save on another thread (a subshell) needs none,
+    as Python runs signal handlers on the main thread.
+    """
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        if signum not in arrived:
+            arrived.append(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if handler not in (signal.SIG_IGN, None):  # None: set outside Python, left as it is
+                previous[signum] = signal.signal(signum, note)
+        yield arrived
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _traceable(name: str) -> bool:

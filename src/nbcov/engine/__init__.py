@@ -186,6 +186,55 @@ def active_monitor(cov: Any) -> Any:
     return None
 
 
+def rearm(cov: Any) -> str | None:
+    """Turn measuring back on if code in a cell turned `cov`'s sys.monitoring tool off behind its back.
+
+    `sys.monitoring.free_tool_id` on coverage.py's id leaves its callbacks registered on 3.12/3.13,
+    and each new code object then made coverage.py raise ValueError in the user's cell;
+    `set_events(id, 0)` silently ended measuring. Either way the tracer is started again as after a
+    stop, which re-registers its callbacks and events and re-instruments the code it measured.
+    Returns what had happened (for the message), or None when all is well. Costs two C calls.
+    """
+    if not SUPPORTED:
+        return None
+    from coverage.sysmon import SysMonitor
+
+    monitor = sys.modules.get("nbcov.engine.monitor")  # not imported: no branch engine measures here
+    BranchMonitor = getattr(monitor, "BranchMonitor", type(None))  # noqa: N806
+    collector = getattr(cov, "_collector", None)
+    for tracer in getattr(collector, "tracers", None) or []:
+        if isinstance(tracer, SysMonitor):  # coverage.py's, or lines.LineMonitor
+            name, on = "coverage.py", tracer.sysmon_on
+        elif isinstance(tracer, BranchMonitor):
+            name, on = "nbcov", tracer.myid is not None
+        else:
+            continue
+        if not on:
+            continue
+        myid = tracer.myid
+        owner = sys.monitoring.get_tool(myid)
+        if owner == name and sys.monitoring.get_events(myid):
+            continue
+        if owner == name:
+            what = "its events were switched off (sys.monitoring.set_events)"
+            tracer.stop()
+        else:
+            what = "its tool id was freed (sys.monitoring.free_tool_id)" if owner is None else \
+                f"its tool id was taken by {owner!r}"
+            _forget_tool(tracer)
+        tracer.start()
+        return f"coverage.py's sys.monitoring tool was turned off: {what}"
+    return None
+
+
+def _forget_tool(tracer: Any) -> None:
+    """Mark a tracer whose tool id is no longer its own as stopped, so that `start()` claims one again."""
+    if hasattr(tracer, "sysmon_on"):
+        tracer.sysmon_on = False
+    else:
+        tracer.myid = None
+
+
 def restart(cov: Any) -> None:
     """After `cov.switch_context()`: record every line or arc again, under the new context.
 

@@ -50,6 +50,22 @@ class LineMonitor(SysMonitor):
         self._left: dict[int, set[int]] = {}  # id(code) -> its lines not recorded yet
         self._quiet: list[CodeType] = []  # code objects whose events were removed
 
+    def sysmon_py_start(self, code: CodeType, instruction_offset: int) -> Any:
+        filename = code.co_filename
+        if filename not in self.should_trace_cache:
+            # coverage.py asks with the frame above its callback, which is now this one: ask with
+            # the code's own frame (`source = <package>` matches modules by the frame's __name__).
+            self.should_trace_cache[filename] = self.should_trace(filename, sys._getframe(1))
+        try:
+            return super().sysmon_py_start(code, instruction_offset)
+        except ValueError:
+            # Code in the cell freed coverage.py's tool id (sys.monitoring.free_tool_id): its
+            # callbacks still run on 3.12/3.13, and setting local events fails. Not the cell's
+            # error: the code is known, and `engine.rearm` instruments it again after the cell.
+            if _mon.get_tool(self.myid) == "coverage.py":
+                raise
+            return _mon.DISABLE
+
     def sysmon_line_lines(self, code: CodeType, line_number: int) -> Any:
         result = super().sysmon_line_lines(code, line_number)
         key = id(code)
@@ -62,7 +78,7 @@ class LineMonitor(SysMonitor):
         left.discard(line_number)
         if not left:
             with self.lock:
-                if self.sysmon_on:
+                if self.sysmon_on and _mon.get_tool(self.myid) == "coverage.py":  # not freed by a cell
                     _mon.set_local_events(self.myid, code, 0)
                     self._quiet.append(code)
         return result

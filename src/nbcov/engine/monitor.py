@@ -201,7 +201,9 @@ class BranchMonitor:
         if plan.slow:
             self.slow_reasons[f"{filename}:{code.co_firstlineno}:{code.co_name}"] = plan.reason
         with self._lock:
-            if self.myid is not None:
+            # Not if code in a cell freed the tool id (its callbacks still run on 3.12/3.13):
+            # `engine.rearm` instruments the code it knows again after the cell.
+            if self.myid is not None and _mon.get_tool(self.myid) == "nbcov":
                 _mon.set_local_events(self.myid, code, plan.events)
         return entry
 
