@@ -11,6 +11,10 @@ from coverage.phystokens import source_token_lines
 from coverage.types import TSourceTokenLines
 
 _AWAIT = re.compile(r"\bawait\b")
+# A line that is not the user's code: blank, a comment, one of nbcov's own magics, or leaving.
+_NOT_CODE = re.compile(
+    r"\s*(?:%nbcov\b.*|%?(?:load_ext|reload_ext|unload_ext)\s+nbcov|(?:exit|quit)(?:\(\))?)?\s*(?:#.*)?"
+)
 _ASYNC_LOOP = re.compile(r"\basync(\s+)(for|with)\b")
 
 
@@ -26,6 +30,16 @@ def analysable(code: str) -> str:
     rewritten = _AWAIT.sub("not  ", code)
     rewritten = _ASYNC_LOOP.sub(lambda m: m[2] + " " * (5 + len(m[1])), rewritten)
     return rewritten if _compiles(rewritten) else code  # else coverage.py reports the real error
+
+
+def nothing_to_measure(source: str) -> bool:
+    """Does a cell, as typed, hold no code of the user's (blank, comments, `%nbcov …`,
+    `%load_ext nbcov`, `exit`)?
+
+    Such a cell is not a measured cell in any report: nbcov's magics and `exit` are not code
+    under test, and a cell of comments (nbdev's `#|default_exp`) has no statement to run.
+    """
+    return all(_NOT_CODE.fullmatch(line) for line in source.splitlines())
 
 
 def _compiles(code: str) -> bool:
