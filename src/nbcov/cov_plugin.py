@@ -102,7 +102,10 @@ class CellFileReporter(FileReporter):
         return self.parser.statements - self.not_measured
 
     def excluded_lines(self) -> set[TLineNo]:
-        return self.parser.excluded | self.not_measured
+        # Only lines the cell has: coverage.py's `...` exclusion also matches the newline that
+        # ends a cell's code, and would name a line one past the cell's end.
+        last = len(self.record.code.splitlines())
+        return {n for n in self.parser.excluded if n <= last} | self.not_measured
 
     def translate_lines(self, lines: Iterable[TLineNo]) -> set[TLineNo]:
         return self.parser.translate_lines(lines)
