@@ -42,6 +42,9 @@ class LiveKernel:
             if kind in ("stream", "execute_result", "error", "display_data"):
                 outputs.append({"type": kind, **reply["content"]})
         shell_reply = self.kc.get_shell_msg(timeout=timeout)
+        # wait_for_ready may leave a late kernel_info reply behind: skip replies to other requests.
+        while shell_reply["parent_header"].get("msg_id") != msg_id:
+            shell_reply = self.kc.get_shell_msg(timeout=timeout)
         return {"status": shell_reply["content"]["status"], "outputs": outputs,
                 "text": "".join(o.get("text", "") for o in outputs if o["type"] == "stream")}
 
