@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from coverage import CoverageData
+from coverage.config import DEFAULT_EXCLUDE
 from coverage.exceptions import NotPython
+from coverage.misc import join_regex
 
 from conftest import cells_by_index, coverage_cli, execute_notebook, make_notebook, nbcov_cli, report_json
 from kernels import LiveKernel
@@ -16,7 +18,7 @@ from nbcov import report
 from nbcov.cells import CellRecord, CellStore
 from nbcov.cov_plugin import CellFileReporter, NbcovPlugin
 from nbcov.data import TRACER_NAME
-from nbcov.parser import nothing_to_measure
+from nbcov.parser import make_parser, module_arcs, nothing_to_measure
 
 DEF_F = "def f(x):\n    return x"
 BROKEN_CAPTURE = "%%capture\nx = (\n"
@@ -161,3 +163,26 @@ def test_nbcov_run_reports_the_notebook_failed_and_combines(tmp_path: Path) -> N
     assert result.stderr.count("nbcov: warning: a.ipynb · cell 4 is left out") == 1
     assert [p.name for p in tmp_path.glob(".coverage*")] == [".coverage"]  # its piece combined
     assert set(cells_by_index(report_json(tmp_path))) == {2, 3}
+
+
+# -- cells analysed as pieces of one module (the differential gaps, tests/differential/gaps/) --------
+
+
+def test_a_string_before_more_code_is_a_statement() -> None:
+    assert make_parser('"a string statement"\ny = 2\n', None).statements == {1, 2}
+    assert make_parser('"""A title cell: the module\'s docstring."""\n', None).statements == set()
+
+
+def test_no_excluded_line_past_the_cell_s_end() -> None:
+    plugin = NbcovPlugin()
+    plugin.exclude = join_regex(DEFAULT_EXCLUDE)
+    record = CellRecord(source="def stub():\n    ...", code="def stub():\n    ...\n")
+    assert make_parser(record.code, plugin.exclude).excluded == {1, 2, 3}  # coverage.py's regex reaches line 3
+    assert CellFileReporter("stub.json", record, plugin).excluded_lines() == {1, 2}
+
+
+def test_a_one_line_def_goes_on_to_the_next_statement() -> None:
+    # As IPython runs the cell: each top-level statement a code object of its own (-1 in, -1 out).
+    ran = {(-1, 1), (1, -1), (-1, 2), (2, -1), (-1, 3), (3, -1)}
+    arcs = module_arcs("z = 3\ndef f(): return 1\nw = 4\n", ran)
+    assert {(1, 2), (2, 3), (3, -1)} <= arcs and (2, -1) not in arcs and (2, -2) not in arcs
