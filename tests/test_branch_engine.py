@@ -220,6 +220,7 @@ def test_sketch_covers_coverage_branch_lines() -> None:
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.origin
         sources.append(Path(spec.origin).read_text())
+    sources.append("x = 0\ndef f(): return 1\nclass A: y = 1\n@f\nclass B(\n  A): pass\nx = 2\n")  # bodies on the header line
     for text in sources:
         parser = PythonParser(text=text)
         parser.parse_source()

@@ -230,11 +230,16 @@ def _piece_percent(piece: object, rcfile: str | bool) -> str:
 
     if piece is None or not Path(str(piece)).exists():
         return "-"
-    cov = report.open_coverage(str(piece), rcfile)
-    cells = [n for n in cov.get_data().measured_files() if is_cell_name(n)]
-    if not cells:
-        return "-"
-    return report.analyse(cov, cells).totals["percent_covered_display"] + "%"
+    try:
+        cov = report.open_coverage(str(piece), rcfile)
+        cells = [n for n in cov.get_data().measured_files() if is_cell_name(n)]
+        if not cells:
+            return "-"
+        return report.analyse(cov, cells).totals["percent_covered_display"] + "%"
+    except (DataFileError, RecordError):
+        # Only the progress line's number: the run goes on to combine its pieces and report
+        # (where the same problem is said, once, with the whole data).
+        return "?"
 
 
 def _summary(results: list, rcfile: str | bool) -> None:  # type: ignore[type-arg]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import sys
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from coverage import CoveragePlugin, FileReporter
+from coverage.exceptions import NotPython
 from coverage.misc import join_regex
 from coverage.parser import PythonParser
 from coverage.plugin import CodeRegion
@@ -69,7 +71,25 @@ class CellFileReporter(FileReporter):
 
     @cached_property
     def parser(self) -> PythonParser:
-        return cellparser.make_parser(self.record.code, self.plugin.exclude)
+        try:
+            return cellparser.make_parser(self.record.code, self.plugin.exclude)
+        except NotPython as exc:
+            # A cell magic's body with a syntax error: IPython never ran it, so there is nothing
+            # to analyse. Named by its cell (coverage.py would say '<code>'), and said once.
+            problem = f"{self.relative_filename()} is left out of the report: {_why_unparsable(exc)}"
+            if self.filename not in _WARNED:
+                _WARNED.add(self.filename)
+                print(f"nbcov: warning: {problem}", file=sys.stderr)
+            raise NotPython(problem) from exc
+
+    def should_be_python(self) -> bool:
+        # Only when its code parses: for a cell whose code does not, coverage.py's reports (and
+        # nbcov's) then leave that one cell out instead of failing as a whole.
+        try:
+            self.parser
+        except NotPython:
+            return False
+        return True
 
     @cached_property
     def not_measured(self) -> set[TLineNo]:
@@ -82,7 +102,10 @@ class CellFileReporter(FileReporter):
         return self.parser.statements - self.not_measured
 
     def excluded_lines(self) -> set[TLineNo]:
-        return self.parser.excluded | self.not_measured
+        # Only lines the cell has: coverage.py's `...` exclusion also matches the newline that
+        # ends a cell's code, and would name a line one past the cell's end.
+        last = len(self.record.code.splitlines())
+        return {n for n in self.parser.excluded if n <= last} | self.not_measured
 
     def translate_lines(self, lines: Iterable[TLineNo]) -> set[TLineNo]:
         return self.parser.translate_lines(lines)
@@ -127,8 +150,18 @@ class CellFileReporter(FileReporter):
     def code_region_kinds(self) -> Iterable[tuple[str, str]]:
         return [("function", "functions"), ("class", "classes")]
 
-    def should_be_python(self) -> bool:
-        return True
+
+
+#: Cells already warned about in this process (a live kernel reports again after every test run).
+_WARNED: set[str] = set()
+
+
+def _why_unparsable(exc: NotPython) -> str:
+    """Python's own words for the syntax error, with its line in the cell."""
+    cause = exc.__cause__
+    if isinstance(cause, SyntaxError) and cause.lineno:
+        return f"its code does not parse ({cause.msg}, line {cause.lineno})"
+    return f"its code does not parse ({exc})"
 
 
 def display_record(record: CellRecord, name: str) -> CellRecord:

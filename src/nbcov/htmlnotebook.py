@@ -36,6 +36,7 @@ from nbcov.htmlrender import (
     strip_ansi,
     tokens_html,
 )
+from nbcov.parser import nothing_to_measure
 
 if TYPE_CHECKING:  # imported when first needed: ~0.07 s that a report without Markdown never pays
     from markdown_it import MarkdownIt
@@ -441,7 +442,9 @@ def notebook_page(
                 body = _cached(cache_in, cache_out, key, lambda c=cell: code_html(c.source))
                 anchor = anchor_for(f"cell-{cell.position}")
                 count = f"In [{cell.execution_count}]" if cell.execution_count is not None else "In [ ]"
-                head = cell_head(anchor, f"Cell {cell.position}", count, '<span class="not-run">not run while measuring</span>')
+                # A cell of comments (or of nbcov's own magics) never has measured lines: say why.
+                state = "no code to measure" if nothing_to_measure(cell.source) else "not run while measuring"
+                head = cell_head(anchor, f"Cell {cell.position}", count, f'<span class="not-run">{state}</span>')
                 parts.append(f'<section class="cell code unmeasured" id="{anchor}">\n{head}\n{body}\n{outputs}</section>')
             current = digest(cell.source) if block.entries else ""
             for k, entry in enumerate(block.entries):

@@ -14,6 +14,10 @@ from coverage.phystokens import source_token_lines
 from coverage.types import TArc, TSourceTokenLines
 
 _AWAIT = re.compile(r"\bawait\b")
+# A line that is not the user's code: blank, a comment, one of nbcov's own magics, or leaving.
+_NOT_CODE = re.compile(
+    r"\s*(?:%nbcov\b.*|%?(?:load_ext|reload_ext|unload_ext)\s+nbcov|(?:exit|quit)(?:\(\))?)?\s*(?:#.*)?"
+)
 _ASYNC_LOOP = re.compile(r"\basync(\s+)(for|with)\b")
 
 
@@ -31,6 +35,16 @@ def analysable(code: str) -> str:
     return rewritten if _compiles(rewritten) else code  # else coverage.py reports the real error
 
 
+def nothing_to_measure(source: str) -> bool:
+    """Does a cell, as typed, hold no code of the user's (blank, comments, `%nbcov …`,
+    `%load_ext nbcov`, `exit`)?
+
+    Such a cell is not a measured cell in any report: nbcov's magics and `exit` are not code
+    under test, and a cell of comments (nbdev's `#|default_exp`) has no statement to run.
+    """
+    return all(_NOT_CODE.fullmatch(line) for line in source.splitlines())
+
+
 def _compiles(code: str) -> bool:
     # Not ast.parse: "'await' outside function" is only raised by the compiler proper.
     try:
@@ -43,9 +57,28 @@ def _compiles(code: str) -> bool:
 @functools.lru_cache(maxsize=2048)
 def make_parser(code: str, exclude: str | None) -> PythonParser:
     """coverage.py's parser for a cell, parsed once per text (a live session reports often)."""
-    parser = PythonParser(text=analysable(code), exclude=exclude or None)
+    text = analysable(code)
+    parser = PythonParser(text=text, exclude=exclude or None)
     parser.parse_source()
+    _leading_string_is_a_statement(parser, text)
     return parser
+
+
+def _leading_string_is_a_statement(parser: PythonParser, text: str) -> None:
+    """Count a string that starts a cell, before more code, as the statement it is.
+
+    coverage.py reads a module's first string as its docstring, never run; a cell is a piece of
+    the notebook's module, and a string at its top (with code after it) is an ordinary statement
+    that runs. A cell that is only a string is left a docstring: that is the module's docstring
+    given a cell of its own, as a title.
+    """
+    body = ast.parse(text).body
+    first = body[0] if len(body) > 1 else None
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)):
+        return
+    parser.raw_docstrings -= set(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    ignore = parser.excluded | parser.raw_docstrings
+    parser.statements = parser.first_lines(parser.raw_statements - ignore) - ignore
 
 
 def parsers_cached() -> int:
@@ -154,7 +187,10 @@ def _top_level_layout(code: str) -> tuple[list[int], dict[int, int]]:
         node = todo.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             for line in range(node.body[0].lineno, (node.body[-1].end_lineno or node.lineno) + 1):
-                owner.pop(line, None)
+                # The `def` line stays the module's even when the body shares it (`def f(): ...`):
+                # the def statement runs there and leaves to the next statement.
+                if line != node.lineno:
+                    owner.pop(line, None)
         else:
             todo.extend(ast.iter_child_nodes(node))
     return starts, owner

@@ -21,7 +21,7 @@ import coverage
 from nbcov import compiler, core, data, engine
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
-from nbcov.parser import Shift, analysable
+from nbcov.parser import Shift, analysable, nothing_to_measure
 
 # Set by `nbcov run` and the pytest plugin for the kernels they start (see `options_from_environment`).
 ENV_DATA_FILE = "NBCOV_DATA_FILE"
@@ -383,6 +383,8 @@ class Session:
             record = frame.record
             self._body_code(record, offset, transformed)  # _claim below marks it unsaved
         else:
+            if nothing_to_measure(frame.raw):
+                return name  # e.g. `%nbcov report`: not a cell of the user's (its lines are dropped at save)
             record = self._new_record(frame.raw, "\n" * offset + transformed, frame.cell_id, number)
             frame.record = record
             if self.options.get("cell_contexts") and len(self._stack) == 1:
@@ -585,8 +587,8 @@ class Session:
             raw = raw_history[count] if isinstance(count, int) and 0 < count < len(raw_history) else None
             lines = linecache.cache.get(name)
             code = "".join(lines[2]) if lines else None
-            if raw is None or code is None:
-                return None
+            if raw is None or code is None or nothing_to_measure(raw):
+                return None  # (nbcov's own `%load_ext nbcov` cell, compiled before measuring, lands here)
             offset = compiler.dropped_lines(self.shell.input_transformer_manager, raw)
             record = self._new_record(raw, "\n" * offset + code, None, count)
             record.premeasured = True

@@ -16,18 +16,20 @@ SourceProvider = Callable[[str], "str | None"]
 
 
 _BRANCHING = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.Match)
+_DEFINING = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 class _Sketch:
     """A superset of coverage.py's branch lines, from the AST alone (10x cheaper than its parser).
 
-    coverage.py's parser gives more than one exit only to `if`/`while`/`for` tests and `match`/
-    `case` lines; every line of a statement's header counts as the statement's first line, as in
-    coverage.py's multi-line map. Anything this calls irrelevant is irrelevant to coverage.py too
+    coverage.py's parser gives more than one exit only to `if`/`while`/`for` tests, `match`/
+    `case` lines, and a `def` or `class` whose body shares its header's line (`def f(): return 1`:
+    on to the next statement, or out of the function); every line of a statement's header counts
+    as the statement's first line, as in coverage.py's multi-line map. Anything this calls irrelevant is irrelevant to coverage.py too
     (the test suite checks the superset property against coverage.py's parser).
     """
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, lines: list[str]) -> None:
         self.first: dict[int, int] = {}
         self.branching: set[int] = set()
         # Statements only (no expressions): `ast.walk` would visit ten times as many nodes.
@@ -42,7 +44,10 @@ class _Sketch:
             else:
                 start = node.lineno
                 end = _header_end(node)
-                if isinstance(node, _BRANCHING):
+                if isinstance(node, _DEFINING) and _body_on_header(node, lines):
+                    branching.add(start)
+                    end = max(end, node.body[0].lineno)
+                elif isinstance(node, _BRANCHING):
                     branching.add(start)
                 for decorator in getattr(node, "decorator_list", ()):
                     for line in range(decorator.lineno, (decorator.end_lineno or decorator.lineno) + 1):
@@ -56,6 +61,17 @@ class _Sketch:
 
     def branch_line(self, line: int) -> bool:
         return self.first.get(line, line) in self.branching
+
+
+def _body_on_header(node: Any, lines: list[str]) -> bool:
+    """Does a def's or class's body start on a line of its header (`def f(): return 1`)?
+
+    When unsure (line endings the split does not see), yes: a superset only costs speed.
+    """
+    first = node.body[0]
+    if first.lineno > len(lines):
+        return True
+    return bool(lines[first.lineno - 1].encode()[: first.col_offset].strip())  # col_offset counts UTF-8 bytes
 
 
 def _header_end(node: Any) -> int:
@@ -103,7 +119,7 @@ class Relevance:
             self._sketched = True
             if self._text is not None:
                 try:
-                    self._sketch = _Sketch(ast.parse(self._text))
+                    self._sketch = _Sketch(ast.parse(self._text), self._text.split("\n"))
                 except Exception:  # not parseable as Python: no sketch, everything counts
                     self._sketch = None
         return self._sketch

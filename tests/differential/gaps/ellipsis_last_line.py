@@ -2,6 +2,8 @@
 
 coverage.py's default exclusion for `...` also marks the line after it; the cell's analysed code
 ends with a newline, so the cell reports an excluded line one past its end.
+
+Fixed (a regression test now): lines past a cell's end are not reported.
 """
 # %%
 x = 0

@@ -1,15 +1,18 @@
-"""A one-line def followed by more code in the same cell.
+"""A one-line def in the middle of a cell, followed by more code.
 
-The def statement runs and the next statement runs, but the arc between them is reported
-missing; when the def is the cell's line 1, the function's exit also shows as taken though the
-function is never called.
+The def statement runs and the next statement runs; the function's exit is a second way out of the
+def line, taken only when the function is called.
+
+Fixed (a regression test now): the def line was counted as the function's body only, so the def
+statement's way on to the next statement was reported missing.
 """
 # %%
 x = 0
 # %%
-def never_called(): return 1
-y = 2
-# %%
 z = 3
 def also_never_called(): return 1
 w = 4
+# %%
+v = 5
+def called(): return 1
+called()

@@ -2,6 +2,9 @@
 
 coverage.py reads a string as a module's first statement as its docstring, not a statement; in
 the module this string is an ordinary statement in the middle of the code, and it runs.
+
+Fixed (a regression test now): a string at the top of a cell with more code after it is counted
+as a statement; a cell that is only a string stays a docstring (the module's, given a cell of its own).
 """
 # %%
 x = 1
