@@ -1,4 +1,4 @@
-"""nbcov: code coverage for Jupyter notebook cells."""
+"""nbcov: code coverage for Jupyter notebook cells (PYTEST_DONT_REWRITE: kernels import it before pytest runs)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import compiler, core, data, engine
+from nbcov import coexist, compiler, core, data, engine
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
 from nbcov.parser import analysable
@@ -129,6 +129,7 @@ class Session:
         self.measuring = False
         self._core = "?"
         self._unmark_cells: Any = None
+        self._guard: coexist.Guard | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -184,6 +185,9 @@ class Session:
         # closes the in-memory data this one still has to save.
         atexit.register(self._at_exit)
         self._install_sigterm()
+        # Other coverage.py measurements in this kernel (ipytest, pytest-cov, the user's): see coexist.py.
+        self._guard = coexist.Guard(self)
+        self._guard.install()
 
     def pause(self) -> None:
         """Save and stop measuring, keeping the hooks: cells run meanwhile are "not measured"."""
@@ -271,10 +275,40 @@ class Session:
             self._unmark_cells()
             self._unmark_cells = None
         engine.uninstall(self.cov)
+        if self._guard is not None:
+            self._guard.uninstall()
+            self._guard = None
         atexit.unregister(self._at_exit)
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
         self.cov = None
+
+    def relocate(self, reason: str) -> None:
+        """Move nbcov's data out of a data file another coverage.py measurement in this kernel uses.
+
+        That one erases, reads and writes its data file as if nothing else did: sharing it would
+        lose nbcov's cells and put cells it cannot report (`KeyError: 'nbcov.NbcovPlugin'`) in the
+        other tool's report. Not `<data file>.<suffix>`: the other tool's `combine` would take it.
+        """
+        old, new = self.target, f"{self.target}-nbcov"
+        if self.cov is not None and self.options.get("subprocess"):
+            self.cov.set_option("run:data_file", new)
+        self.target = new
+        try:
+            _move_data(old, new)
+        except Exception as exc:  # nbcov's older data stays where it was; nothing is deleted
+            self._notice(f"{reason}; nbcov now writes {new} (could not move {old} there: {exc}).")
+            return
+        self._notice(f"{reason}; nbcov's data is now in {new} (read it with `nbcov report {new}`).")
+
+    def is_cell_file(self, path: str) -> bool:
+        """Whether `path` is a file name this kernel compiles cells under."""
+        return self._compiled(path) is not None or os.path.dirname(path) == self.cell_dir
+
+    def running_cell_label(self) -> str:
+        """The top-level cell running now, as reports name it."""
+        record = self._stack[0].record if self._stack else None
+        return record.label() if record is not None else "a cell"
 
     def _compiled(self, filename: str) -> _Compiled | None:
         """The cell compiled under `filename`, as the kernel or coverage.py (which resolves links) names it."""
@@ -457,6 +491,9 @@ class Session:
             if self.options.get("cell_contexts"):
                 self.switch_context("")
             self.save()
+            notice = self._guard.end_of_cell() if self._guard is not None else None
+            if notice:
+                self._notice(notice)
 
     # -- saving -----------------------------------------------------------------------------------
 
@@ -554,6 +591,11 @@ class Session:
             os.kill(os.getpid(), signal.SIGTERM)
 
     @staticmethod
+    def _notice(message: str) -> None:
+        """One line on the kernel's stderr: something the user should know, not an error."""
+        print(f"nbcov: {message}", file=sys.stderr)
+
+    @staticmethod
     def _warn(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
         print(f"nbcov: {message}", file=sys.stderr)
@@ -584,7 +626,9 @@ def _traceable(name: str) -> bool:
 
 def _show_in_tracebacks(name: str, cell_source: str) -> None:
     """Shifted code reports cell lines; let tracebacks show those same lines of the cell."""
-    lines = [line + "\n" for line in cell_source.splitlines()]
+    # A cell magic's header is not Python: blank, so that other tools parsing this text (ipytest's
+    # coverage plugin reads it from linecache) see the body at its lines, as compiled.
+    lines = ["\n" if line.startswith("%%") else line + "\n" for line in cell_source.splitlines()]
     linecache.cache[name] = (len(cell_source), None, lines, name)
 
 
@@ -607,6 +651,20 @@ def _first_start(cov: coverage.Coverage) -> None:
         cov.start()
     finally:
         collector.short_stack = original  # type: ignore[assignment]
+
+
+def _move_data(old: str, new: str) -> None:
+    """Move a data file's content to `new`, adding to what `new` holds (an earlier kernel's)."""
+    if not os.path.exists(old):
+        return
+    if not os.path.exists(new):
+        os.replace(old, new)
+        return
+    held = coverage.CoverageData(basename=old)
+    held.read()
+    data.write_mapped(held, new, {})
+    held.close()
+    os.remove(old)
 
 
 def _parallel_suffix() -> str:
