@@ -130,6 +130,7 @@ class Session:
         self._core = "?"
         self._unmark_cells: Any = None
         self._guard: coexist.Guard | None = None
+        self._notices: list[str] = []  # shown when the cell ends (pytest, e.g., captures stderr until then)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -297,9 +298,9 @@ class Session:
         try:
             _move_data(old, new)
         except Exception as exc:  # nbcov's older data stays where it was; nothing is deleted
-            self._notice(f"{reason}; nbcov now writes {new} (could not move {old} there: {exc}).")
+            self._notices.append(f"{reason}; nbcov now writes {new} (could not move {old} there: {exc}).")
             return
-        self._notice(f"{reason}; nbcov's data is now in {new} (read it with `nbcov report {new}`).")
+        self._notices.append(f"{reason}; nbcov's data is now in {new} (read it with `nbcov report {new}`).")
 
     def is_cell_file(self, path: str) -> bool:
         """Whether `path` is a file name this kernel compiles cells under."""
@@ -492,8 +493,9 @@ class Session:
                 self.switch_context("")
             self.save()
             notice = self._guard.end_of_cell() if self._guard is not None else None
-            if notice:
-                self._notice(notice)
+            for line in [*self._notices, *([notice] if notice else [])]:
+                print(f"nbcov: {line}", file=sys.stderr)
+            self._notices.clear()
 
     # -- saving -----------------------------------------------------------------------------------
 
@@ -589,11 +591,6 @@ class Session:
         else:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
-
-    @staticmethod
-    def _notice(message: str) -> None:
-        """One line on the kernel's stderr: something the user should know, not an error."""
-        print(f"nbcov: {message}", file=sys.stderr)
 
     @staticmethod
     def _warn(message: str) -> None:

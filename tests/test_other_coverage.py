@@ -1,0 +1,245 @@
+"""Another coverage.py measurement in a measured kernel (ipytest, pytest-cov, the user's own) works as without nbcov."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import coverage
+import coverage.data
+import pytest
+
+from conftest import CLASSIFY, CORES, cells_by_index, execute_notebook, make_notebook, nbcov_cli, report_json
+from kernels import LiveKernel
+from nbcov import coexist
+from nbcov.data import TRACER_NAME
+
+IPYTEST_CELLS = [
+    "import ipytest\nipytest.autoconfig(coverage=True)",
+    CLASSIFY,
+    "%%ipytest\n\ndef test_pos():\n    assert classify(1) == 'pos'",
+    "print(classify(-1))",
+]
+
+OWN_COVERAGE_CELLS = [
+    "import coverage\nimport mod",
+    CLASSIFY,
+    # The user's own measurement, with coverage.py's defaults: `.coverage` in the working folder.
+    "cov = coverage.Coverage()\ncov.start()\nclassify(1)\nmod.f(1)\ncov.stop()\ncov.save()\n"
+    "cov.report(show_missing=True, ignore_errors=True)",
+    "print(classify(-1))",
+]
+
+MOD = "def f(x):\n    if x:\n        return 1\n    return 2\n"
+
+
+def _shown(nb: Any) -> list[str]:
+    """What each cell showed, without what differs between any two runs (kernel pid, timings)."""
+    texts = []
+    for cell in nb.cells:
+        text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+        text = re.sub(r"ipykernel_\d+", "ipykernel_N", text)
+        texts.append(re.sub(r"in \d+\.\d+s", "in Ts", text))
+    return texts
+
+
+def _without_nbcov(folder: Path, cells: list[str], files: dict[str, str]) -> list[str]:
+    """Run the notebook as nbclient would, with no nbcov in the kernel: what the other tool shows alone."""
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return _shown(execute_notebook(make_notebook(folder / "nb.ipynb", cells)))
+
+
+def _with_nbcov_run(folder: Path, cells: list[str], files: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    make_notebook(folder / "nb.ipynb", cells)
+    result = nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", cwd=folder, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    import nbformat
+
+    return _shown(nbformat.read(str(folder / "out" / "nb.ipynb"), as_version=4)), report_json(folder)
+
+
+def test_ipytest_coverage_under_nbcov_run(tmp_path: Path) -> None:
+    """`ipytest.autoconfig(coverage=True)`: pytest-cov in the kernel, with `.coverage` as data file."""
+    alone = _without_nbcov(tmp_path / "alone", IPYTEST_CELLS, {})
+    shown, report = _with_nbcov_run(tmp_path / "nbcov", IPYTEST_CELLS, {})
+    assert "1 passed" in alone[2] and "tests coverage" in alone[2], alone[2]
+    assert shown == alone  # pytest's output and pytest-cov's report, exactly
+    cells = cells_by_index(report)
+    # classify(1) ran only inside the ipytest run, while pytest-cov measured.
+    assert 3 in cells[2]["executed_lines"] and cells[2]["missing_lines"] == [6], cells[2]
+    assert cells[3]["missing_lines"] == [] and cells[3]["executed_lines"], cells[3]
+
+
+def test_own_coverage_object_under_nbcov_run(tmp_path: Path) -> None:
+    """The user's own `coverage.Coverage()` started, saved and reported in a cell."""
+    alone = _without_nbcov(tmp_path / "alone", OWN_COVERAGE_CELLS, {"mod.py": MOD})
+    shown, report = _with_nbcov_run(tmp_path / "nbcov", OWN_COVERAGE_CELLS, {"mod.py": MOD})
+    assert "mod.py       4      2    50%   1, 4" in alone[2], alone[2]
+    assert shown == alone
+    cells = cells_by_index(report)
+    assert 3 in cells[2]["executed_lines"] and cells[2]["missing_lines"] == [6], cells[2]
+    assert cells[3]["missing_lines"] == [], cells[3]  # every line, also those the user's measurement saw
+    assert report["files"]["mod.py"]["executed_lines"] == [1, 2, 3]
+
+
+def _live(folder: Path, cells: list[str], load_nbcov: bool) -> tuple[list[str], str]:
+    kernel = LiveKernel(folder)
+    try:
+        if load_nbcov:
+            assert kernel.run("%load_ext nbcov")["status"] == "ok"
+        outputs, errors = [], ""
+        for i, cell in enumerate(cells):
+            reply = kernel.run(cell, cell_id=f"cell-{i + 1}", timeout=120)
+            assert reply["status"] == "ok", reply
+            text = "".join(
+                o.get("text", "") or o.get("data", {}).get("text/plain", "")
+                for o in reply["outputs"]
+                if o.get("name") != "stderr"
+            )
+            outputs.append(re.sub(r"in \d+\.\d+s", "in Ts", re.sub(r"ipykernel_\d+", "ipykernel_N", text)))
+            errors += "".join(o.get("text", "") for o in reply["outputs"] if o.get("name") == "stderr")
+    finally:
+        kernel.shutdown()
+    return outputs, errors
+
+
+def _measured(data_file: Path) -> dict[str, str]:
+    """The files a data file measured (the kernel's pid and the folder left out) and their tracers."""
+    data = coverage.CoverageData(str(data_file))
+    data.read()
+    folder = str(data_file.parent)
+    return {
+        re.sub(r"ipykernel_\d+", "ipykernel_N", f).replace(folder, "."): data.file_tracer(f) or ""
+        for f in data.measured_files()
+    }
+
+
+@pytest.mark.parametrize("cells", [IPYTEST_CELLS, OWN_COVERAGE_CELLS], ids=["ipytest", "own"])
+def test_live_kernel_gives_the_data_file_to_the_other_tool(tmp_path: Path, cells: list[str]) -> None:
+    """`%load_ext nbcov` in JupyterLab: both want `.coverage` in the notebook's folder."""
+    alone, nb_alone = tmp_path / "alone", tmp_path / "nbcov"
+    for folder in (alone, nb_alone):
+        folder.mkdir()
+        (folder / "mod.py").write_text(MOD)
+        make_notebook(folder / "nb.ipynb", cells)
+    shown_alone, _ = _live(alone, cells, load_nbcov=False)
+    shown, notices = _live(nb_alone, cells, load_nbcov=True)
+    assert shown == shown_alone
+    # The other tool's data file holds its data only, as without nbcov.
+    assert _measured(nb_alone / ".coverage") == _measured(alone / ".coverage")
+    assert TRACER_NAME not in _measured(nb_alone / ".coverage").values()
+    # nbcov's data moved beside it, whole, and one line said where.
+    assert notices.count("nbcov: ") == 1 and ".coverage-nbcov" in notices, notices
+    report = report_json(nb_alone, ".coverage-nbcov")
+    assert [c["missing_lines"] for c in report["cells"]] == [[], [6], [], []], report["cells"]
+    assert len(report["cells"]) == len(cells)
+
+
+# -- the guard alone, in this process (no kernel) --------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Host:
+    """The little of a Session the guard uses, around a real Coverage."""
+
+    cov: coverage.Coverage | None
+    target: str
+    measuring: bool = True
+    relocated: list[str] = dataclasses.field(default_factory=list)
+
+    def relocate(self, reason: str) -> None:
+        self.relocated.append(reason)
+        self.target += "-nbcov"
+
+    def is_cell_file(self, path: str) -> bool:
+        return False
+
+    def running_cell_label(self) -> str:
+        return "cell 3"
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)
+    made: list[coexist.Guard] = []
+
+    def make(target: str, cov: coverage.Coverage | None = None) -> tuple[coexist.Guard, _Host]:
+        host = _Host(cov or coverage.Coverage(data_file=None), str(tmp_path / target))
+        guard = coexist.Guard(host)
+        guard.install()
+        made.append(guard)
+        return guard, host
+
+    yield make
+    for guard in made:
+        guard.uninstall()
+
+
+def test_pieces_are_hidden_from_other_combines_and_erases(guarded: Any, tmp_path: Path) -> None:
+    guard, host = guarded(".coverage.nb0-abcd")
+    for name in (".coverage.nb0-abcd", ".coverage.nb0-abcd.host.1.X1x", ".coverage.theirs"):
+        (tmp_path / name).write_text("")
+    assert [Path(p).name for p in coverage.data.combinable_files(str(tmp_path / ".coverage"))] == [".coverage.theirs"]
+    coverage.CoverageData(str(tmp_path / ".coverage")).erase(parallel=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".coverage.nb0-abcd", ".coverage.nb0-abcd.host.1.X1x"]
+    guard.uninstall()
+    assert len(coverage.data.combinable_files(str(tmp_path / ".coverage"))) == 2
+
+
+def test_a_coverage_on_our_data_file_makes_nbcov_move(guarded: Any, tmp_path: Path) -> None:
+    _, host = guarded(".coverage")
+    coverage.Coverage(data_file=str(tmp_path / "other.coverage"))
+    assert host.relocated == []
+    theirs = coverage.Coverage()  # coverage.py's default: `.coverage` in the working folder
+    assert len(host.relocated) == 1 and host.target.endswith(".coverage-nbcov")
+    assert str(coexist._PACKAGE) in " ".join(theirs.get_option("run:omit"))
+
+
+def _run_me(x: int) -> int:
+    if x:
+        return 1
+    return 2
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_lines_run_under_another_measurement_are_nbcovs_too(
+    guarded: Any, core: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside it under sys.monitoring; taken back from its data where both need sys.settrace."""
+    monkeypatch.setenv("COVERAGE_CORE", core)
+    ours = coverage.Coverage(data_file=None, include=[__file__])
+    monkeypatch.setenv("COVERAGE_CORE", "ctrace")  # the other tool: coverage.py's default core
+    guard, host = guarded(".coverage", ours)
+    ours.start()
+    try:
+        theirs = coverage.Coverage(data_file=None, include=[__file__])
+        theirs.start()
+        _run_me(1)
+        theirs.stop()
+        theirs.get_data()
+    finally:
+        ours.stop()
+    first = _run_me.__code__.co_firstlineno
+    assert {first + 1, first + 2} <= set(ours.get_data().lines(__file__) or [])
+    assert set(theirs.get_data().lines(__file__) or []) >= {first + 1, first + 2}
+    notice = guard.end_of_cell()
+    if core == "ctrace":  # taken back, but `include` narrowed what the other one measured: said
+        assert notice is not None and "cell 3" in notice and "source/include" in notice
+    else:
+        assert notice is None
+
+
+def test_exactly_one_line_when_nbcov_could_not_see_everything(guarded: Any) -> None:
+    guard, _ = guarded(".coverage")
+    guard.pending.cells.append("nb.ipynb · cell 3")
+    guard._incomplete("branches (the other measurement recorded lines only)")
+    line = guard.end_of_cell()
+    assert line is not None and "\n" not in line and "nb.ipynb · cell 3" in line and "branches" in line
+    assert guard.end_of_cell() is None
