@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import coverage
 import coverage.data
+import nbformat
 import pytest
 
 from conftest import CLASSIFY, CORES, cells_by_index, execute_notebook, make_notebook, nbcov_cli, report_json
 from kernels import LiveKernel
 from nbcov import coexist
 from nbcov.data import TRACER_NAME
+
+IPYTEST_COV_CELLS = [  # `--cov` by hand: pytest-cov without ipytest's plugin
+    "import ipytest\nipytest.autoconfig()",
+    CLASSIFY,
+    "%%ipytest --cov\n\ndef test_pos():\n    assert classify(1) == 'pos'",
+    "print(classify(-1))",
+]
 
 IPYTEST_CELLS = [
     "import ipytest\nipytest.autoconfig(coverage=True)",
@@ -36,10 +45,14 @@ MOD = "def f(x):\n    if x:\n        return 1\n    return 2\n"
 
 
 def _shown(nb: Any) -> list[str]:
-    """What each cell showed, without what differs between any two runs (kernel pid, timings)."""
+    """What each cell showed, without what differs between any two runs (kernel pid, timings) or nbcov's notices."""
     texts = []
     for cell in nb.cells:
-        text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+        text = "".join(
+            o.get("text", "") or o.get("data", {}).get("text/plain", "")
+            for o in cell.get("outputs", [])
+            if not o.get("text", "").startswith("nbcov: ")
+        )
         text = re.sub(r"ipykernel_\d+", "ipykernel_N", text)
         texts.append(re.sub(r"in \d+\.\d+s", "in Ts", text))
     return texts
@@ -53,22 +66,40 @@ def _without_nbcov(folder: Path, cells: list[str], files: dict[str, str]) -> lis
     return _shown(execute_notebook(make_notebook(folder / "nb.ipynb", cells)))
 
 
-def _with_nbcov_run(folder: Path, cells: list[str], files: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
+def _with_nbcov_run(
+    folder: Path, cells: list[str], files: dict[str, str], *options: str
+) -> tuple[list[str], dict[str, Any]]:
+    """`nbcov run`: what the cells showed (nbcov's own stderr lines left out) and nbcov's report."""
+    shown, _, report = _nbcov_run(folder, cells, files, *options)
+    return shown, report
+
+
+def _nbcov_run(
+    folder: Path, cells: list[str], files: dict[str, str], *options: str
+) -> tuple[list[str], list[str], dict[str, Any]]:
     folder.mkdir()
     for name, text in files.items():
         (folder / name).write_text(text)
     make_notebook(folder / "nb.ipynb", cells)
-    result = nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", cwd=folder, check=False)
+    result = nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", *options, cwd=folder, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    import nbformat
+    nb = nbformat.read(str(folder / "out" / "nb.ipynb"), as_version=4)
+    notices = [
+        line
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if o.get("name") == "stderr"
+        for line in o["text"].splitlines()
+        if line.startswith("nbcov: ")
+    ]
+    return _shown(nb), notices, report_json(folder)
 
-    return _shown(nbformat.read(str(folder / "out" / "nb.ipynb"), as_version=4)), report_json(folder)
 
-
-def test_ipytest_coverage_under_nbcov_run(tmp_path: Path) -> None:
-    """`ipytest.autoconfig(coverage=True)`: pytest-cov in the kernel, with `.coverage` as data file."""
-    alone = _without_nbcov(tmp_path / "alone", IPYTEST_CELLS, {})
-    shown, report = _with_nbcov_run(tmp_path / "nbcov", IPYTEST_CELLS, {})
+@pytest.mark.parametrize("cells", [IPYTEST_CELLS, IPYTEST_COV_CELLS], ids=["autoconfig", "cov-flag"])
+def test_ipytest_coverage_under_nbcov_run(tmp_path: Path, cells: list[str]) -> None:
+    """`ipytest.autoconfig(coverage=True)` or `%%ipytest --cov`: pytest-cov in the kernel, on `.coverage`."""
+    alone = _without_nbcov(tmp_path / "alone", cells, {})
+    shown, report = _with_nbcov_run(tmp_path / "nbcov", cells, {})
     assert "1 passed" in alone[2] and "tests coverage" in alone[2], alone[2]
     assert shown == alone  # pytest's output and pytest-cov's report, exactly
     cells = cells_by_index(report)
@@ -87,6 +118,19 @@ def test_own_coverage_object_under_nbcov_run(tmp_path: Path) -> None:
     assert 3 in cells[2]["executed_lines"] and cells[2]["missing_lines"] == [6], cells[2]
     assert cells[3]["missing_lines"] == [], cells[3]  # every line, also those the user's measurement saw
     assert report["files"]["mod.py"]["executed_lines"] == [1, 2, 3]
+
+
+def test_what_nbcov_could_not_see_is_said_in_one_line(tmp_path: Path) -> None:
+    """Branch coverage while pytest-cov measures lines: beside it on 3.12+, one notice where both need settrace."""
+    shown, notices, report = _nbcov_run(tmp_path / "nbcov", IPYTEST_CELLS, {}, "--branch")
+    assert "1 passed" in shown[2]
+    cells = cells_by_index(report)
+    if sys.version_info >= (3, 12):  # nbcov's branch engine uses sys.monitoring: it measured all along
+        assert notices == []
+        assert 3 in cells[2]["executed_lines"], cells[2]
+    else:
+        assert len(notices) == 1 and "nb.ipynb · cell 3" in notices[0] and "branches" in notices[0], notices
+    assert [c["cell_index"] for c in report["cells"]] == [1, 2, 3, 4]
 
 
 def _live(folder: Path, cells: list[str], load_nbcov: bool) -> tuple[list[str], str]:
@@ -140,6 +184,12 @@ def test_live_kernel_gives_the_data_file_to_the_other_tool(tmp_path: Path, cells
     report = report_json(nb_alone, ".coverage-nbcov")
     assert [c["missing_lines"] for c in report["cells"]] == [[], [6], [], []], report["cells"]
     assert len(report["cells"]) == len(cells)
+
+    # A restarted kernel goes on where nbcov's data went, and leaves the other tool's file alone.
+    theirs = (nb_alone / ".coverage").read_bytes()
+    _, notices = _live(nb_alone, [cells[0], cells[1]], load_nbcov=True)
+    assert notices == "" and (nb_alone / ".coverage").read_bytes() == theirs
+    assert len(report_json(nb_alone, ".coverage-nbcov")["cells"]) == len(cells)
 
 
 # -- the guard alone, in this process (no kernel) --------------------------------------------------
@@ -195,9 +245,11 @@ def test_pieces_are_hidden_from_other_combines_and_erases(guarded: Any, tmp_path
 
 def test_a_coverage_on_our_data_file_makes_nbcov_move(guarded: Any, tmp_path: Path) -> None:
     _, host = guarded(".coverage")
-    coverage.Coverage(data_file=str(tmp_path / "other.coverage"))
-    assert host.relocated == []
+    coverage.Coverage(data_file=str(tmp_path / "other.coverage")).erase()
     theirs = coverage.Coverage()  # coverage.py's default: `.coverage` in the working folder
+    theirs.get_option("run:branch")  # made to read its settings only: the file is not touched
+    assert host.relocated == []
+    theirs.erase()  # pytest-cov's first step: before it deletes the file, nbcov is gone from it
     assert len(host.relocated) == 1 and host.target.endswith(".coverage-nbcov")
     assert str(coexist._PACKAGE) in " ".join(theirs.get_option("run:omit"))
 
@@ -239,7 +291,7 @@ def test_lines_run_under_another_measurement_are_nbcovs_too(
 def test_exactly_one_line_when_nbcov_could_not_see_everything(guarded: Any) -> None:
     guard, _ = guarded(".coverage")
     guard.pending.cells.append("nb.ipynb · cell 3")
-    guard._incomplete("branches (the other measurement recorded lines only)")
+    guard._incomplete("the branches (it measured lines only)")
     line = guard.end_of_cell()
     assert line is not None and "\n" not in line and "nb.ipynb · cell 3" in line and "branches" in line
     assert guard.end_of_cell() is None

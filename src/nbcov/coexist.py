@@ -71,6 +71,10 @@ class Guard:
     def install(self) -> None:
         """Wrap the coverage.py entry points another tool goes through (only its objects are affected)."""
         self._wrap(coverage.Coverage, "__init__", self._after_init, after=True)
+        if "_init_data" in coverage.Coverage.__dict__:
+            self._wrap(coverage.Coverage, "_init_data", self._before_data, after=False)
+        else:  # coverage.py changed its internals: decide when the Coverage is made
+            self._wrap(coverage.Coverage, "__init__", lambda cov, _: self._before_data(cov), after=True)
         self._wrap(coverage.Coverage, "start", self._after_start, after=True)
         self._wrap(coverage.Coverage, "stop", self._before_stop, after=False)
         self._wrap(_collector_mod.Collector, "mapped_file_dict", self._measured_by_other, after=True)
@@ -137,7 +141,7 @@ class Guard:
     # -- the hooks --------------------------------------------------------------------------------
 
     def _after_init(self, cov: coverage.Coverage, _result: Any) -> None:
-        """A Coverage that would read, erase or write nbcov's data file: nbcov moves out first."""
+        """Keep nbcov's own code out of the other measurement (before its start reads the settings)."""
         if _made_by_nbcov(sys._getframe(2)):
             cov._nbcov_owned = True  # type: ignore[attr-defined]  # e.g. `%nbcov report` reading nbcov's data
             return
@@ -145,9 +149,17 @@ class Guard:
         # are not the user's code, and without nbcov they would not be there. nbcov's pytest plugin
         # runs in any pytest process nbcov is installed in, so it stays as it would be.
         cov.set_option("run:omit", [*(cov.get_option("run:omit") or []), *_KERNEL_SIDE])
+
+    def _before_data(self, cov: coverage.Coverage) -> None:
+        """A Coverage about to erase, read or write nbcov's data file: nbcov moves out first.
+
+        Checked when it first opens its data file, not when it is made: code that makes a Coverage
+        only to read the configuration never touches the file.
+        """
         data_file = cov.config.data_file
-        if data_file and os.path.abspath(data_file) == os.path.abspath(self.host.target):
-            self.host.relocate(f"another coverage.py measurement in this kernel uses {data_file}")
+        if getattr(cov, "_data", None) is None and data_file:
+            if os.path.abspath(data_file) == os.path.abspath(self.host.target):
+                self.host.relocate(f"another coverage.py measurement in this kernel uses {data_file}")
 
     def _after_start(self, cov: coverage.Coverage, _result: Any) -> None:
         """The other Coverage paused nbcov's tracer: run beside it when the two can, else note the gap."""
@@ -187,7 +199,7 @@ class Guard:
         our_arcs = bool(getattr(self._our_collector(), "branch", False))
         if our_arcs and not their_arcs:
             # Lines cannot stand in for arcs in one data file: the cells' branches stay unseen.
-            self._incomplete("branches (the other measurement recorded lines only)")
+            self._incomplete("the branches (it measured lines only)")
             return
         if their_arcs and not our_arcs:
             wanted = {path: {n for arc in arcs for n in arc if n > 0} for path, arcs in wanted.items()}
@@ -229,7 +241,7 @@ class Guard:
         """The one line to show when nbcov could not see everything that ran, else None."""
         for key, (theirs, narrowed) in list(self._blind.items()):
             if narrowed:
-                self._incomplete("code outside the other measurement's source/include")
+                self._incomplete("code outside its source/include settings")
             if theirs not in getattr(_collector_mod.Collector, "_collectors", []):
                 del self._blind[key]
         blind, self.pending = self.pending, _Blind()
@@ -237,8 +249,9 @@ class Guard:
             return None
         cells = ", ".join(dict.fromkeys(blind.cells))
         return (
-            f"{cells} ran under another coverage.py measurement that stopped nbcov's tracer (both need "
-            f"sys.settrace); nbcov took back what that one measured, but not: {'; '.join(blind.incomplete)}."
+            f"{cells} ran while another coverage.py measurement held the tracer (sys.settrace: one at a "
+            f"time); nbcov took back the lines it measured, but not {' nor '.join(blind.incomplete)}, "
+            "which nbcov's report may show as missed."
         )
 
 

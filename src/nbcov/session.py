@@ -148,6 +148,9 @@ class Session:
         self.target = os.path.abspath(str(configured_data_file))
         if cov.get_option("run:parallel") and not self.options.get("exact_data_file"):
             self.target = f"{self.target}.{_parallel_suffix()}"
+        elif not self.options.get("exact_data_file") and os.path.exists(_moved(self.target)):
+            # An earlier kernel here gave the data file to another coverage.py measurement.
+            self.target = _moved(self.target)
         self.store = CellStore(os.path.dirname(self.target))
         if self.options.get("subprocess"):
             self._measure_subprocesses(cov)
@@ -291,7 +294,7 @@ class Session:
         lose nbcov's cells and put cells it cannot report (`KeyError: 'nbcov.NbcovPlugin'`) in the
         other tool's report. Not `<data file>.<suffix>`: the other tool's `combine` would take it.
         """
-        old, new = self.target, f"{self.target}-nbcov"
+        old, new = self.target, _moved(self.target)
         if self.cov is not None and self.options.get("subprocess"):
             self.cov.set_option("run:data_file", new)
         self.target = new
@@ -648,6 +651,11 @@ def _first_start(cov: coverage.Coverage) -> None:
         cov.start()
     finally:
         collector.short_stack = original  # type: ignore[assignment]
+
+
+def _moved(target: str) -> str:
+    """Where nbcov's data goes once another measurement in the kernel uses `target` (see `relocate`)."""
+    return f"{target}-nbcov"
 
 
 def _move_data(old: str, new: str) -> None:
