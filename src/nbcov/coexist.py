@@ -30,6 +30,7 @@ class Host(Protocol):
 
     cov: coverage.Coverage | None
     target: str
+    measuring: bool
 
     def relocate(self, reason: str) -> None: ...
 
@@ -165,7 +166,7 @@ class Guard:
         """The other Coverage paused nbcov's tracer: run beside it when the two can, else note the gap."""
         ours, theirs = self._our_collector(), getattr(cov, "_collector", None)
         stack = getattr(_collector_mod.Collector, "_collectors", [])
-        if ours is None or theirs is None or len(stack) < 2 or stack[-2] is not ours or not _running(self.host):
+        if ours is None or theirs is None or len(stack) < 2 or stack[-2] is not ours or not self.host.measuring:
             return
         if _can_run_beside(ours, theirs):
             ours.resume()
@@ -237,12 +238,15 @@ class Guard:
 
     # -- after each cell --------------------------------------------------------------------------
 
-    def end_of_cell(self) -> str | None:
-        """The one line to show when nbcov could not see everything that ran, else None."""
+    def end_of_cell(self, cell: str) -> str | None:
+        """The one line to show when nbcov could not see everything that ran in `cell`, else None."""
         for key, (theirs, narrowed) in list(self._blind.items()):
+            self._take_unflushed(theirs)
             if narrowed:
                 self._incomplete("code outside its source/include settings")
-            if theirs not in getattr(_collector_mod.Collector, "_collectors", []):
+            if theirs in getattr(_collector_mod.Collector, "_collectors", []):
+                self.pending.cells.append(cell)  # still measuring: this cell ran under it too
+            else:
                 del self._blind[key]
         blind, self.pending = self.pending, _Blind()
         if not blind.cells or not blind.incomplete:
@@ -254,9 +258,15 @@ class Guard:
             "which nbcov's report may show as missed."
         )
 
+    def _take_unflushed(self, collector: Any) -> None:
+        """Lines the other collector holds but has not handed to its data yet (a `stop()` without `save()`).
 
-def _running(host: Host) -> bool:
-    return bool(getattr(host, "measuring", False))
+        Read, not flushed: its data stays as it is. Packed arcs (the C tracer's) wait for its own flush.
+        """
+        raw = getattr(collector, "data", None)
+        packed = bool(getattr(getattr(collector, "core", None), "packed_arcs", False))
+        if isinstance(raw, dict) and raw and not (collector.branch and packed):
+            collector.mapped_file_dict({path: set(points) for path, points in list(raw.items())})
 
 
 def _can_run_beside(ours: Any, theirs: Any) -> bool:

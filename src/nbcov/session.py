@@ -488,14 +488,14 @@ class Session:
         self._stack.append(_Running(raw, getattr(info, "cell_id", None)))
 
     def _post_run_cell(self, result: Any) -> None:
-        if self._stack:
-            self._stack.pop()
+        ended = self._stack.pop() if self._stack else None
         if not self._stack:
             self._shifted.clear()
             if self.options.get("cell_contexts"):
                 self.switch_context("")
             self.save()
-            notice = self._guard.end_of_cell() if self._guard is not None else None
+            label = ended.record.label() if ended is not None and ended.record is not None else "a cell"
+            notice = self._guard.end_of_cell(label) if self._guard is not None else None
             for line in [*self._notices, *([notice] if notice else [])]:
                 print(f"nbcov: {line}", file=sys.stderr)
             self._notices.clear()
