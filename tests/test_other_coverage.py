@@ -53,9 +53,15 @@ def _shown(nb: Any) -> list[str]:
             for o in cell.get("outputs", [])
             if not o.get("text", "").startswith("nbcov: ")
         )
-        text = re.sub(r"ipykernel_\d+", "ipykernel_N", text)
-        texts.append(re.sub(r"in \d+\.\d+s", "in Ts", text))
+        texts.append(_normal(text))
     return texts
+
+
+def _normal(text: str) -> str:
+    """Output as any two runs print it: the kernel's pid (and the column widths its digits set), timings."""
+    text = re.sub(r"ipykernel_\d+", "ipykernel_N", text)
+    text = re.sub(r"in \d+\.\d+s", "in Ts", text)
+    return re.sub(r"-{3,}", "---", re.sub(r" {2,}", " ", text))
 
 
 def _without_nbcov(folder: Path, cells: list[str], files: dict[str, str]) -> list[str]:
@@ -147,7 +153,7 @@ def _live(folder: Path, cells: list[str], load_nbcov: bool) -> tuple[list[str], 
                 for o in reply["outputs"]
                 if o.get("name") != "stderr"
             )
-            outputs.append(re.sub(r"in \d+\.\d+s", "in Ts", re.sub(r"ipykernel_\d+", "ipykernel_N", text)))
+            outputs.append(_normal(text))
             errors += "".join(o.get("text", "") for o in reply["outputs"] if o.get("name") == "stderr")
     finally:
         kernel.shutdown()
