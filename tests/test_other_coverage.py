@@ -118,7 +118,7 @@ def test_own_coverage_object_under_nbcov_run(tmp_path: Path) -> None:
     """The user's own `coverage.Coverage()` started, saved and reported in a cell."""
     alone = _without_nbcov(tmp_path / "alone", OWN_COVERAGE_CELLS, {"mod.py": MOD})
     shown, report = _with_nbcov_run(tmp_path / "nbcov", OWN_COVERAGE_CELLS, {"mod.py": MOD})
-    assert "mod.py       4      2    50%   1, 4" in alone[2], alone[2]
+    assert "mod.py 4 2 50% 1, 4" in alone[2], alone[2]
     assert shown == alone
     cells = cells_by_index(report)
     assert 3 in cells[2]["executed_lines"] and cells[2]["missing_lines"] == [6], cells[2]

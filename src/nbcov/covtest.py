@@ -20,7 +20,7 @@ from nbcov.options import Options
 from nbcov.session import Session
 
 # Notebook test plugins would try to run the placeholder file as a notebook; nbcov's own plugin is
-# not needed here, and pytest would warn that the already imported nbcov cannot be assert-rewritten.
+# not needed here.
 _BLOCKED_PLUGINS = ("nbval", "nbmake", "pytest_notebook", "cacheprovider", "nbcov")
 
 
@@ -83,10 +83,9 @@ def run_tests(shell: Any, session: Session | None, options: Options, line: str) 
         if any(re.fullmatch(r"-v+|--verbose", a) for a in extra):
             # `%%covtest -v` means verbose, not "cancel the default -q".
             addopts = [a for a in addopts if a not in ("-q", "--quiet")]
-        # pytest marks every installed plugin package for assertion rewriting, nbcov included, and warns
-        # that the kernel imported it already: nothing the user can act on.
-        quiet = ["-W", "ignore:Module already imported so cannot be rewritten; nbcov:pytest.PytestAssertRewriteWarning"]
-        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *quiet, *addopts, *extra]
+        # (pytest would warn that the kernel imported the nbcov plugin package before it could rewrite
+        # its asserts: nbcov's docstring says PYTEST_DONT_REWRITE, for ipytest's runs as for these.)
+        args = [str(placeholder), "-c", str(ini), "--rootdir", tmp, *blocked, *addopts, *extra]
         plugin = _NotebookTests(shell.user_module, placeholder, session, options.contexts)
         if session is None or not plugin.per_phase:
             exit_code = pytest.main(args, plugins=[plugin])

@@ -303,7 +303,8 @@ class Session:
         except Exception as exc:  # nbcov's older data stays where it was; nothing is deleted
             self._notices.append(f"{reason}; nbcov now writes {new} (could not move {old} there: {exc}).")
             return
-        self._notices.append(f"{reason}; nbcov's data is now in {new} (read it with `nbcov report {new}`).")
+        shown = os.path.relpath(new) if not os.path.relpath(new).startswith("..") else new
+        self._notices.append(f"{reason}; nbcov's data is now in {shown} (read it with `nbcov report {shown}`).")
 
     def is_cell_file(self, path: str) -> bool:
         """Whether `path` is a file name this kernel compiles cells under."""
