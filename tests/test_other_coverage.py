@@ -317,3 +317,28 @@ def test_exactly_one_line_when_nbcov_could_not_see_everything(guarded: Any) -> N
     line = guard.end_of_cell("nb.ipynb · cell 3")
     assert line is not None and "\n" not in line and "nb.ipynb · cell 3" in line and "branches" in line
     assert guard.end_of_cell("nb.ipynb · cell 4") is None
+
+
+def test_nbcovs_own_reports_in_the_kernel_are_not_another_tool(guarded: Any, tmp_path: Path) -> None:
+    """`%nbcov report` opens nbcov's data file on purpose: nbcov does not move away from itself."""
+    from nbcov.report import open_coverage
+
+    _, host = guarded(".coverage")
+    data = coverage.CoverageData(host.target)
+    data.add_lines({str(tmp_path / "m.py"): [1]})
+    data.write()
+    mine = open_coverage(host.target)
+    assert host.relocated == [] and mine.get_data().measured_files() == {str(tmp_path / "m.py")}
+    assert not any("nbcov" in pattern for pattern in mine.get_option("run:omit") or [])
+
+
+def test_a_cell_magic_header_is_blank_where_other_tools_read_the_cell() -> None:
+    """ipytest's coverage plugin parses the linecache text of a `%%ipytest` body, shifted to its cell lines."""
+    import linecache
+
+    from nbcov.session import _show_in_tracebacks
+
+    _show_in_tracebacks("<nbcov-test-cell>", "%%ipytest -q\n\ndef test_x():\n    assert True")
+    text = "".join(linecache.cache["<nbcov-test-cell>"][2])
+    compile(text, "cell", "exec")
+    assert text.splitlines()[2:] == ["def test_x():", "    assert True"]
