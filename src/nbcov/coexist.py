@@ -281,7 +281,9 @@ def _systrace(collector: Any) -> bool:
 
 def _made_by_nbcov(frame: Any) -> bool:
     """Whether the code creating a Coverage is nbcov's own (its reports read nbcov's data file on purpose)."""
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("coverage"):
-        frame = frame.f_back  # a Coverage subclass's __init__ calling up
+    while frame is not None and (
+        frame.f_globals.get("__name__", "").startswith("coverage") or frame.f_globals.get("__name__") == __name__
+    ):
+        frame = frame.f_back  # coverage.py's own frames (a subclass calling up), and this module's wrappers
     name = frame.f_globals.get("__name__", "") if frame is not None else ""
     return name == "nbcov" or name.startswith("nbcov.")
