@@ -45,14 +45,15 @@ MOD = "def f(x):\n    if x:\n        return 1\n    return 2\n"
 
 
 def _shown(nb: Any) -> list[str]:
-    """What each cell showed, without what differs between any two runs (kernel pid, timings) or nbcov's notices."""
+    """What each cell showed, without what differs between any two runs (kernel pid, timings) or nbcov's notices.
+
+    stdout and stderr apart: how a kernel's two streams interleave is a matter of timing.
+    """
     texts = []
     for cell in nb.cells:
-        text = "".join(
-            o.get("text", "") or o.get("data", {}).get("text/plain", "")
-            for o in cell.get("outputs", [])
-            if not o.get("text", "").startswith("nbcov: ")
-        )
+        outputs = [o for o in cell.get("outputs", []) if not o.get("text", "").startswith("nbcov: ")]
+        by_stream = sorted(outputs, key=lambda o: o.get("name") == "stderr")
+        text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in by_stream)
         texts.append(_normal(text))
     return texts
 
