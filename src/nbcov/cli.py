@@ -206,7 +206,9 @@ def _run(args: argparse.Namespace) -> int:
     results = asyncio.run(runner.run_all(notebooks, config, jobs=args.jobs, on_done=progress))
     pieces = runner.pieces_of(data_file)
     if pieces:
-        combine(data_file, pieces, args.rcfile, append=True)
+        # Not `append=True`: a notebook's own coverage.py measurement (ipytest, pytest-cov, the user's)
+        # may have written the data file meanwhile; without --append the result is the run's data only.
+        combine(data_file, pieces, args.rcfile, append=args.append)
     _summary(results, args.rcfile)
     code = EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
     if not data_file.exists():

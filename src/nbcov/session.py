@@ -18,7 +18,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import compiler, core, data, engine
+from nbcov import coexist, compiler, core, data, engine
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
 from nbcov.parser import Shift, analysable, nothing_to_measure
@@ -137,6 +137,8 @@ class Session:
         self.measuring = False
         self._core = "?"
         self._unmark_cells: Any = None
+        self._guard: coexist.Guard | None = None
+        self._notices: list[str] = []  # shown when the cell ends (pytest, e.g., captures stderr until then)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -154,6 +156,9 @@ class Session:
         self.target = os.path.abspath(str(configured_data_file))
         if cov.get_option("run:parallel") and not self.options.get("exact_data_file"):
             self.target = f"{self.target}.{_parallel_suffix()}"
+        elif not self.options.get("exact_data_file") and os.path.exists(_moved(self.target)):
+            # An earlier kernel here gave the data file to another coverage.py measurement.
+            self.target = _moved(self.target)
         self.store = CellStore(os.path.dirname(self.target))
         if self.options.get("subprocess"):
             self._measure_subprocesses(cov)
@@ -192,6 +197,9 @@ class Session:
         # closes the in-memory data this one still has to save.
         atexit.register(self._at_exit)
         self._install_sigterm()
+        # Other coverage.py measurements in this kernel (ipytest, pytest-cov, the user's): see coexist.py.
+        self._guard = coexist.Guard(self)
+        self._guard.install()
 
     def pause(self) -> None:
         """Save and stop measuring, keeping the hooks: cells run meanwhile are "not measured"."""
@@ -279,10 +287,41 @@ class Session:
             self._unmark_cells()
             self._unmark_cells = None
         engine.uninstall(self.cov)
+        if self._guard is not None:
+            self._guard.uninstall()
+            self._guard = None
         atexit.unregister(self._at_exit)
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
         self.cov = None
+
+    def relocate(self, reason: str) -> None:
+        """Move nbcov's data out of a data file another coverage.py measurement in this kernel uses.
+
+        That one erases, reads and writes its data file as if nothing else did: sharing it would
+        lose nbcov's cells and put cells it cannot report (`KeyError: 'nbcov.NbcovPlugin'`) in the
+        other tool's report. Not `<data file>.<suffix>`: the other tool's `combine` would take it.
+        """
+        old, new = self.target, _moved(self.target)
+        if self.cov is not None and self.options.get("subprocess"):
+            self.cov.set_option("run:data_file", new)
+        self.target = new
+        try:
+            _move_data(old, new)
+        except Exception as exc:  # nbcov's older data stays where it was; nothing is deleted
+            self._notices.append(f"{reason}; nbcov now writes {new} (could not move {old} there: {exc}).")
+            return
+        shown = os.path.relpath(new) if not os.path.relpath(new).startswith("..") else new
+        self._notices.append(f"{reason}; nbcov's data is now in {shown} (read it with `nbcov report {shown}`).")
+
+    def is_cell_file(self, path: str) -> bool:
+        """Whether `path` is a file name this kernel compiles cells under."""
+        return self._compiled(path) is not None or os.path.dirname(path) == self.cell_dir
+
+    def running_cell_label(self) -> str:
+        """The top-level cell running now, as reports name it."""
+        record = self._stack[0].record if self._stack else None
+        return record.label() if record is not None else "a cell"
 
     def _compiled(self, filename: str) -> _Compiled | None:
         """The cell compiled under `filename`, as the kernel or coverage.py (which resolves links) names it."""
@@ -463,13 +502,17 @@ class Session:
         self._stack.append(_Running(raw, getattr(info, "cell_id", None)))
 
     def _post_run_cell(self, result: Any) -> None:
-        if self._stack:
-            self._stack.pop()
+        ended = self._stack.pop() if self._stack else None
         if not self._stack:
             self._keep_measuring()
             if self.options.get("cell_contexts"):
                 self.switch_context("")
             self.save(cell_finished=True)
+            label = ended.record.label() if ended is not None and ended.record is not None else "a cell"
+            notice = self._guard.end_of_cell(label) if self._guard is not None else None
+            for line in [*self._notices, *([notice] if notice else [])]:
+                print(f"nbcov: {line}", file=sys.stderr)
+            self._notices.clear()
 
     def _keep_measuring(self) -> None:
         """Measure on if the cell's code turned measurement off behind nbcov's back, and say so once.
@@ -710,6 +753,25 @@ def _first_start(cov: coverage.Coverage) -> None:
         cov.start()
     finally:
         collector.short_stack = original  # type: ignore[assignment]
+
+
+def _moved(target: str) -> str:
+    """Where nbcov's data goes once another measurement in the kernel uses `target` (see `relocate`)."""
+    return f"{target}-nbcov"
+
+
+def _move_data(old: str, new: str) -> None:
+    """Move a data file's content to `new`, adding to what `new` holds (an earlier kernel's)."""
+    if not os.path.exists(old):
+        return
+    if not os.path.exists(new):
+        os.replace(old, new)
+        return
+    held = coverage.CoverageData(basename=old)
+    held.read()
+    data.write_mapped(held, new, {})
+    held.close()
+    os.remove(old)
 
 
 def _parallel_suffix() -> str:
