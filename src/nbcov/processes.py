@@ -1,0 +1,152 @@
+"""Measuring the processes a notebook starts: forked children, and the Pythons it runs.
+
+Two kinds of process, two mechanisms:
+
+- A **forked** child (a `fork` multiprocessing pool, `ProcessPoolExecutor` on Linux up to 3.13,
+  `os.fork`) is a copy of the kernel: its Session, its cell names and its tracer or `sys.monitoring`
+  state keep working there. What it lacks is a save: multiprocessing workers leave through
+  `os._exit` (no atexit), and `with Pool() as p:` ends them with SIGTERM. So after a fork the child
+  saves before `os._exit` (and on SIGTERM through the Session's own handler), adding what it measured
+  to the kernel's data file under the data file's lock, mapped to cell records as the kernel maps
+  it — and without naming newest cell versions, which only the parent knows.
+- A **new Python** (`subprocess`, `spawn`/`forkserver` workers, `!pip ...`) starts coverage.py from its
+  `.pth` hook with the configuration nbcov hands it in COVERAGE_PROCESS_CONFIG: the kernel's own
+  settings, but *parallel* pieces named after the kernel's data file (`<data file>.<host>.pid<N>.X…x`,
+  which `nbcov run` and `coverage combine` pick up), saved on SIGTERM and on `os._exit` too. coverage.py's
+  `patch = subprocess` would hand children the kernel's non-parallel data file: each child erased it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import coverage
+
+if TYPE_CHECKING:
+    from nbcov.session import Session
+
+#: coverage.py's patches nbcov does itself for a kernel (`take_over_patches`).
+TAKEN_OVER = ("subprocess", "fork")
+
+_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+_fork_hook_pid: int | None = None  # the process that registered the at-fork hook (hooks are inherited)
+_pth_files: list[Any] = []
+
+
+def take_over_patches(cov: coverage.Coverage) -> bool:
+    """Remove `patch = subprocess`/`fork` from a kernel's configuration; True if subprocesses were asked for.
+
+    coverage.py's versions of them would make children write (and first erase) the kernel's data
+    file, or restart coverage in forked children with it; nbcov does both its own way.
+    """
+    patches = list(cov.get_option("run:patch") or [])
+    kept = [p for p in patches if p not in TAKEN_OVER]
+    if kept != patches:
+        cov.set_option("run:patch", kept)
+    return "subprocess" in patches
+
+
+def child_config(cov: coverage.Coverage, target: str) -> str:
+    """The serialized configuration for the Pythons the kernel starts (COVERAGE_PROCESS_CONFIG).
+
+    The kernel's settings as they are when it starts (its `source`, branch, core, omitted nbcov
+    files), with data going to parallel pieces of `target`, saved on SIGTERM (`with Pool()` ends
+    its workers so) and before `os._exit` (forkserver workers and `os.fork` children leave that way).
+    """
+    from coverage.config import CoverageConfig
+
+    config = CoverageConfig.deserialize(cov.config.serialize())
+    config.data_file = target
+    config.parallel = True
+    config.sigterm = True
+    # No "subprocess": grandchildren inherit COVERAGE_PROCESS_CONFIG from the environment as it is,
+    # and coverage.py's own patch asserts a configuration file that a kernel need not have.
+    config.patch = sorted({*(p for p in config.patch if p not in TAKEN_OVER), "_exit"})
+    return config.serialize()
+
+
+def measure_children(cov: coverage.Coverage, target: str) -> str | None:
+    """Make the Pythons this process starts measure into parallel pieces of `target`.
+
+    Call after the kernel's configuration is final (core chosen), before it starts. Returns a
+    warning when this coverage.py cannot measure them.
+    """
+    if not hasattr(cov.config, "serialize"):  # coverage.py < 7.10.3 hands children only a config file
+        return f"subprocesses are not measured: coverage.py {coverage.__version__} cannot hand them nbcov's settings (7.10.3+ can)"
+    os.environ["COVERAGE_PROCESS_CONFIG"] = child_config(cov, target)
+    _ensure_startup_hook()
+    return None
+
+
+def _ensure_startup_hook() -> None:
+    """A `.pth` file that starts coverage.py in new Pythons: shipped from 7.13, written at run time before."""
+    if coverage.version_info >= (7, 13) or _pth_files:
+        return
+    from coverage import patch
+
+    create = getattr(patch, "create_pth_files", None)
+    if create is None:
+        return
+    _pth_files.extend(create())
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:  # a forked child that exits normally runs this too
+            for path in _pth_files:
+                path.unlink(missing_ok=True)
+
+    atexit.register(remove)
+
+
+# -- forked children -------------------------------------------------------------------------------
+
+
+def follow_forks(session: Session) -> None:
+    """Make forked children of this process save what `session` measures in them."""
+    global _fork_hook_pid
+    _sessions.add(session)
+    if _fork_hook_pid is None and hasattr(os, "register_at_fork"):
+        # Once per process (hooks cannot be removed, and forked children inherit them): the hook
+        # looks up the sessions measuring at the time of the fork.
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_pid = os.getpid()
+
+
+def _measuring() -> list[Session]:
+    return [s for s in list(_sessions) if s.cov is not None]
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: the sessions become children's, and `os._exit` saves first."""
+    sessions = _measuring()
+    if not sessions:
+        return
+    for session in sessions:
+        session.forked()
+    if not getattr(os._exit, "_nbcov_saves", False):
+        os._exit = _saving_exit(os._exit)  # type: ignore[assignment]
+
+
+def _saving_exit(real_exit: Any) -> Any:
+    """`os._exit` that saves every measuring session first (multiprocessing workers leave this way)."""
+
+    def _exit(status: int) -> Any:
+        # `Pool.terminate()` sends SIGTERM to workers that may already be leaving: a SIGTERM handler
+        # that saves again in the middle of this save finds the data locked, then kills the process
+        # before either save is written. The exit is immediate after, so SIGTERM stays blocked.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        for session in _measuring():
+            try:
+                session.pause()  # saves, then stops
+            except Exception:  # never keep a process from exiting
+                pass
+        return real_exit(status)
+
+    _exit._nbcov_saves = True  # type: ignore[attr-defined]
+    _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
+    return _exit
