@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -62,10 +63,16 @@ def child_config(cov: coverage.Coverage, target: str) -> str:
     config = CoverageConfig.deserialize(cov.config.serialize())
     config.data_file = target
     config.parallel = True
-    config.sigterm = True
+    config.sigterm = False  # nbcov's plugin below saves on SIGTERM, and not twice at once
+    config.plugins = [*config.plugins, __name__]
     # No "subprocess": grandchildren inherit COVERAGE_PROCESS_CONFIG from the environment as it is,
     # and coverage.py's own patch asserts a configuration file that a kernel need not have.
-    config.patch = sorted({*(p for p in config.patch if p not in TAKEN_OVER), "_exit"})
+    # "fork" (coverage.py 7.10.4+): a child forked by such a process (a forkserver's workers)
+    # restarts coverage.py as a process of its own.
+    patches = {p for p in config.patch if p not in (*TAKEN_OVER, "_exit")}
+    if coverage.version_info >= (7, 10, 4):
+        patches.add("fork")
+    config.patch = sorted(patches)
     return config.serialize()
 
 
@@ -127,12 +134,16 @@ def _after_fork_in_child() -> None:
         return
     for session in sessions:
         session.forked()
+    _save_at_os_exit()
+
+
+def _save_at_os_exit() -> None:
     if not getattr(os._exit, "_nbcov_saves", False):
         os._exit = _saving_exit(os._exit)  # type: ignore[assignment]
 
 
 def _saving_exit(real_exit: Any) -> Any:
-    """`os._exit` that saves every measuring session first (multiprocessing workers leave this way)."""
+    """`os._exit` that saves what this process measured first (multiprocessing workers leave this way)."""
 
     def _exit(status: int) -> Any:
         # `Pool.terminate()` sends SIGTERM to workers that may already be leaving: a SIGTERM handler
@@ -140,13 +151,70 @@ def _saving_exit(real_exit: Any) -> Any:
         # before either save is written. The exit is immediate after, so SIGTERM stays blocked.
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        for session in _measuring():
-            try:
-                session.pause()  # saves, then stops
-            except Exception:  # never keep a process from exiting
-                pass
+        try:
+            _save_all()
+        except Exception:  # never keep a process from exiting
+            pass
         return real_exit(status)
 
     _exit._nbcov_saves = True  # type: ignore[attr-defined]
     _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
     return _exit
+
+
+def _save_all() -> None:
+    """Save what this process measured: a (forked) kernel's sessions, else the coverage.py it started."""
+    sessions = _measuring()
+    for session in sessions:
+        session.pause()  # saves, then stops
+    if not sessions:
+        cov = coverage.Coverage.current()
+        if cov is not None:
+            cov.stop()
+            cov.save()
+
+
+# -- new Pythons ----------------------------------------------------------------------------------
+
+
+def coverage_init(reg: Any, options: dict[str, str]) -> None:
+    """`plugins = nbcov.processes` in the configuration a kernel hands the Pythons it starts.
+
+    Loaded as coverage.py starts in such a process: it saves on SIGTERM and before `os._exit`,
+    never while a save is under way (coverage.py's own `sigterm` and `_exit` patch save again in the
+    middle of an exit's save, find the data locked and die: lost or half-written pieces).
+    """
+    _save_at_os_exit()
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None, _on_sigterm):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
+    if _saving_at_exit(frame):
+        return  # a spawn worker ending normally: coverage.py's atexit save is running
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        _save_all()
+    except Exception:
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+_COVERAGE_DIR = os.path.dirname(os.path.abspath(coverage.__file__))
+
+
+def _saving_at_exit(frame: Any) -> bool:
+    """Is the interrupted code coverage.py's exit handler (`Coverage._atexit`) or below it?"""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_atexit" and os.path.dirname(os.path.abspath(code.co_filename)) == _COVERAGE_DIR:
+            return True
+        frame = frame.f_back
+    return False
