@@ -114,12 +114,13 @@ def test_forked_children_of_a_live_kernel_are_counted(live) -> None:
 def test_a_forked_child_never_drops_a_newer_version_of_a_cell(live) -> None:
     kernel, nb = live
     kernel.run("def g():\n    return 1", "cell-2")
-    reply = kernel.run("import multiprocessing as mp\npool = mp.get_context('fork').Pool(1)\npool.apply(g)", "cell-3")
+    start = "import multiprocessing as mp, time\npool = mp.get_context('fork').Pool(1)\npool.apply(g)\n"
+    reply = kernel.run(start + "busy = pool.apply_async(time.sleep, (60,))", "cell-3")
     assert reply["status"] == "ok", reply
     # The person edits cell 2 and runs it again while the pool's worker (forked before) lives on.
     kernel.run("def g():\n    if True:\n        return 2", "cell-2")
     kernel.run("g()", "cell-4")
-    kernel.run("pool.terminate()\npool.join()", "cell-3")  # the worker saves on SIGTERM
+    kernel.run("pool.terminate()\npool.join()", "cell-3")  # the busy worker saves on SIGTERM
     cells = cells_by_index(report_json(nb.parent))
     assert cells[2]["source"] == "def g():\n    if True:\n        return 2"
     assert cells[2]["executed_lines"] == [1, 2, 3]
