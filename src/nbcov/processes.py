@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -128,13 +129,17 @@ def _measuring() -> list[Session]:
 
 
 def _after_fork_in_child() -> None:
-    """In a forked child: the sessions become children's, and `os._exit` saves first."""
+    """In a forked child: the sessions become children's; `os._exit` and SIGTERM save first."""
     sessions = _measuring()
     if not sessions:
         return
     for session in sessions:
         session.forked()
     _save_at_os_exit()
+    # The kernel's SIGTERM handler (a Session's) saves too, but not under `_leaving`'s guard.
+    handler = signal.getsignal(signal.SIGTERM)
+    if getattr(handler, "__self__", None) in sessions:
+        _handle_sigterm()
 
 
 def _save_at_os_exit() -> None:
@@ -142,24 +147,57 @@ def _save_at_os_exit() -> None:
         os._exit = _saving_exit(os._exit)  # type: ignore[assignment]
 
 
+def _handle_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def _saving_exit(real_exit: Any) -> Any:
     """`os._exit` that saves what this process measured first (multiprocessing workers leave this way)."""
 
     def _exit(status: int) -> Any:
-        # `Pool.terminate()` sends SIGTERM to workers that may already be leaving: a SIGTERM handler
-        # that saves again in the middle of this save finds the data locked, then kills the process
-        # before either save is written. The exit is immediate after, so SIGTERM stays blocked.
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        try:
-            _save_all()
-        except Exception:  # never keep a process from exiting
-            pass
+        _leaving()
         return real_exit(status)
 
     _exit._nbcov_saves = True  # type: ignore[attr-defined]
     _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
     return _exit
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
+    if _saving_at_exit(frame):
+        return  # a spawn worker ending normally: coverage.py's atexit save is running
+    _leaving()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+#: Seconds a process on its way out may spend saving before SIGALRM ends it.
+SAVE_LIMIT = 30
+
+
+def _leaving() -> None:
+    """Save what this process measured, as it leaves: once, whole, and never forever.
+
+    `Pool.terminate()` sends SIGTERM to workers that may already be saving on their way out: a
+    handler saving again in the middle of that save finds the data locked, then kills the process
+    before either save is written. So SIGTERM is held back (the process leaves right after). A
+    forked child can also inherit a lock another thread of the parent held at the fork; a save that
+    waits for it would keep the worker, and the pool's `terminate()` in the notebook, waiting for
+    ever: SIGALRM ends it after `SAVE_LIMIT` seconds (what it measured is lost, the notebook goes on).
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(SAVE_LIMIT)
+    try:
+        _save_all()
+    except Exception:  # never keep a process from leaving
+        pass
 
 
 def _save_all() -> None:
@@ -185,26 +223,35 @@ def coverage_init(reg: Any, options: dict[str, str]) -> None:
     middle of an exit's save, find the data locked and die: lost or half-written pieces).
     """
     _save_at_os_exit()
-    if threading.current_thread() is not threading.main_thread():
-        return
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None, _on_sigterm):
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        _handle_sigterm()
+    cov = _starting_coverage()
+    if cov is not None:
+        _measure_like_the_kernel(cov)
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
-    if _saving_at_exit(frame):
-        return  # a spawn worker ending normally: coverage.py's atexit save is running
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    try:
-        _save_all()
-    except Exception:
-        pass
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    os.kill(os.getpid(), signal.SIGTERM)
+def _starting_coverage() -> coverage.Coverage | None:
+    """The Coverage whose start loads this plugin (coverage.py hands plugins no reference to it)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, coverage.Coverage):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def _measure_like_the_kernel(cov: coverage.Coverage) -> None:
+    """On 3.12/3.13, nbcov's branch engine or line monitor, as in the kernel, not the C tracer.
+
+    coverage.py's C tracer costs a CPU-bound worker 4-13x with branches; the kernel measures at
+    close to full speed, and so should the processes it starts. Same decision as in the kernel
+    (`engine.decide`, `core.choose` already chose `sysmon` for lines in the configuration handed down).
+    """
+    from nbcov import engine
+
+    if not engine.install(cov):
+        engine.install_lines(cov)
 
 
 _COVERAGE_DIR = os.path.dirname(os.path.abspath(coverage.__file__))
