@@ -93,6 +93,16 @@ def test_branches_run_in_children_are_counted(kind: str, tmp_path: Path) -> None
         assert report["files"]["helper.py"]["missing_branches"] == []
 
 
+def test_a_half_written_piece_of_a_killed_process_is_left_out_not_the_run(tmp_path: Path) -> None:
+    junk = "import os\nopen(os.environ['NBCOV_DATA_FILE'] + '.host.pid1.Xkilledx', 'w').write('half')"
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    make_notebook(folder / "nb.ipynb", [BEFORE, junk, AFTER])
+    result = nbcov_cli("run", "nb.ipynb", cwd=folder)
+    assert "nbcov: warning: left out of the combined data:" in result.stderr and ".Xkilledx" in result.stderr
+    assert set(cells_by_index(report_json(folder))) == {1, 2, 3}
+
+
 @pytest.fixture
 def live(tmp_path: Path):
     """A kernel driven as JupyterLab drives it, measuring from `%load_ext nbcov` on."""

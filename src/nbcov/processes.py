@@ -6,14 +6,16 @@ Two kinds of process, two mechanisms:
   `os.fork`) is a copy of the kernel: its Session, its cell names and its tracer or `sys.monitoring`
   state keep working there. What it lacks is a save: multiprocessing workers leave through
   `os._exit` (no atexit), and `with Pool() as p:` ends them with SIGTERM. So after a fork the child
-  saves before `os._exit` (and on SIGTERM through the Session's own handler), adding what it measured
-  to the kernel's data file under the data file's lock, mapped to cell records as the kernel maps
-  it — and without naming newest cell versions, which only the parent knows.
+  saves before `os._exit` and on SIGTERM, adding what it measured to the kernel's data file under the
+  data file's lock, mapped to cell records as the kernel maps it — and without naming newest cell
+  versions, which only the parent knows.
 - A **new Python** (`subprocess`, `spawn`/`forkserver` workers, `!pip ...`) starts coverage.py from its
   `.pth` hook with the configuration nbcov hands it in COVERAGE_PROCESS_CONFIG: the kernel's own
   settings, but *parallel* pieces named after the kernel's data file (`<data file>.<host>.pid<N>.X…x`,
-  which `nbcov run` and `coverage combine` pick up), saved on SIGTERM and on `os._exit` too. coverage.py's
-  `patch = subprocess` would hand children the kernel's non-parallel data file: each child erased it.
+  which `nbcov run` and `coverage combine` pick up), saved on SIGTERM and on `os._exit` too by this
+  module loaded there as a coverage.py plugin, which also measures with nbcov's engine as the kernel
+  does. coverage.py's `patch = subprocess` would hand children the kernel's non-parallel data file:
+  each child erased it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 TAKEN_OVER = ("subprocess", "fork")
 
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
-_fork_hook_pid: int | None = None  # the process that registered the at-fork hook (hooks are inherited)
+_follows_forks = False  # the at-fork hook is registered (forked children inherit it, and this)
 _pth_files: list[Any] = []
 
 
@@ -70,6 +72,7 @@ def child_config(cov: coverage.Coverage, target: str) -> str:
     # and coverage.py's own patch asserts a configuration file that a kernel need not have.
     # "fork" (coverage.py 7.10.4+): a child forked by such a process (a forkserver's workers)
     # restarts coverage.py as a process of its own.
+    # No "_exit" either: the plugin saves before `os._exit`, and never in the middle of another save.
     patches = {p for p in config.patch if p not in (*TAKEN_OVER, "_exit")}
     if coverage.version_info >= (7, 10, 4):
         patches.add("fork")
@@ -115,13 +118,13 @@ def _ensure_startup_hook() -> None:
 
 def follow_forks(session: Session) -> None:
     """Make forked children of this process save what `session` measures in them."""
-    global _fork_hook_pid
+    global _follows_forks
     _sessions.add(session)
-    if _fork_hook_pid is None and hasattr(os, "register_at_fork"):
+    if not _follows_forks and hasattr(os, "register_at_fork"):
         # Once per process (hooks cannot be removed, and forked children inherit them): the hook
         # looks up the sessions measuring at the time of the fork.
         os.register_at_fork(after_in_child=_after_fork_in_child)
-        _fork_hook_pid = os.getpid()
+        _follows_forks = True
 
 
 def _measuring() -> list[Session]:
