@@ -139,10 +139,9 @@ def _after_fork_in_child() -> None:
     for session in sessions:
         session.forked()
     _save_at_os_exit()
-    # The kernel's SIGTERM handler (a Session's) saves too, but not under `_leaving`'s guard.
-    handler = signal.getsignal(signal.SIGTERM)
-    if getattr(handler, "__self__", None) in sessions:
-        _handle_sigterm()
+    # Whatever the kernel does on SIGTERM (its Session saves, then hands over to the kernel's own
+    # handling) is not for a worker: it saves under `_leaving`'s guard and dies as asked.
+    _handle_sigterm()
 
 
 def _save_at_os_exit() -> None:
