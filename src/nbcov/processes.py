@@ -169,7 +169,10 @@ def _saving_exit(real_exit: Any) -> Any:
 def _on_sigterm(signum: int, frame: Any) -> None:
     """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
     if _saving_at_exit(frame):
-        return  # a spawn worker ending normally: coverage.py's atexit save is running
+        # A spawn worker ending normally: coverage.py's atexit save is running, and the process
+        # leaves right after. Should it not, SIGALRM ends it: a pool's `terminate()` waits for it.
+        signal.alarm(SAVE_LIMIT)
+        return
     _leaving()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
