@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
                 print("  " + "\n  ".join(result.cell_source.splitlines()[:12]), flush=True)
 
     results = asyncio.run(runner.run_all(notebooks, config, jobs=args.jobs, on_done=progress))
-    pieces = runner.pieces_of(data_file)
+    pieces = runner.usable_pieces(data_file, warn=lambda message: print(f"nbcov: warning: {message}", file=sys.stderr))
     if pieces:
         # Not `append=True`: a notebook's own coverage.py measurement (ipytest, pytest-cov, the user's)
         # may have written the data file meanwhile; without --append the result is the run's data only.

@@ -317,6 +317,25 @@ def pieces_of(data_file: Path) -> list[Path]:
     return sorted(p for p in data_file.parent.glob(data_file.name + ".*") if p.is_file())
 
 
+def usable_pieces(data_file: Path, warn: Any) -> list[Path]:
+    """The pieces to combine; one that cannot be read is left out with a warning, not the whole run.
+
+    A process a notebook started that was killed while it saved (SIGKILL, or the save limit) can
+    leave a half-written piece; the kernels' pieces and every other process's are still good.
+    """
+    from nbcov.data import DataFileError, check_data_file
+
+    usable = []
+    for piece in pieces_of(data_file):
+        try:
+            check_data_file(piece)
+        except DataFileError as exc:
+            warn(f"left out of the combined data: {exc}")
+        else:
+            usable.append(piece)
+    return usable
+
+
 def kernel_rcfile(data_file: Path) -> Path:
     """The coverage configuration file the kernels should read.
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import coexist, compiler, core, data, engine
+from nbcov import coexist, compiler, core, data, engine, processes
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
 from nbcov.parser import Shift, analysable, nothing_to_measure
@@ -160,8 +160,7 @@ class Session:
             # An earlier kernel here gave the data file to another coverage.py measurement.
             self.target = _moved(self.target)
         self.store = CellStore(os.path.dirname(self.target))
-        if self.options.get("subprocess"):
-            self._measure_subprocesses(cov)
+        children = processes.take_over_patches(cov) or bool(self.options.get("subprocess"))
 
         self.cell_dir = self._find_cell_dir()
         self._include_cells(cov)
@@ -190,7 +189,10 @@ class Session:
             self._unmark_cells = install_cell_markers(self.shell)
         else:
             engine.install_lines(cov)  # under sysmon: code with every line recorded stops paying for events
+        if children:
+            self._measure_subprocesses(cov)
         _first_start(cov)
+        processes.follow_forks(self)
         self.measuring = True
         self._core = str(dict(cov.sys_info()).get("core", "?"))
         # After cov.start(): atexit runs handlers last-in first-out, and coverage.py's own handler
@@ -357,16 +359,22 @@ class Session:
         return self._core if self.cov is not None else "stopped"
 
     def _measure_subprocesses(self, cov: coverage.Coverage) -> None:
-        """Measure the Pythons the notebook starts (coverage.py's `patch = subprocess`).
+        """Measure the Pythons the notebook starts, into parallel pieces of this kernel's data file.
 
-        They save parallel data files named after this kernel's data file, which `nbcov run` and
-        `coverage combine` pick up.
+        `nbcov run` and `coverage combine` pick those up (`processes.measure_children`).
         """
-        if cov.config.config_file is None:
-            self._warn("subprocesses are not measured: coverage.py needs a configuration file for that")
-            return
-        cov.set_option("run:patch", sorted({*(cov.get_option("run:patch") or []), "subprocess"}))
-        cov.set_option("run:data_file", self.target)
+        problem = processes.measure_children(cov, self.target)
+        if problem:
+            self._warn(problem)
+
+    def forked(self) -> None:
+        """In a forked child (`processes`): add to the data file, never decide which cell versions are newest.
+
+        The parent may have run newer versions of cells since the fork; a child naming its own
+        newest versions would delete those from the data file.
+        """
+        self._latest.clear()
+        self._saved_latest = set()
 
     def _find_cell_dir(self) -> str:
         """The folder the shell's cell file names live in (ipykernel: $TMPDIR/ipykernel_<pid>)."""

@@ -1,0 +1,272 @@
+"""Measuring the processes a notebook starts: forked children, and the Pythons it runs.
+
+Two kinds of process, two mechanisms:
+
+- A **forked** child (a `fork` multiprocessing pool, `ProcessPoolExecutor` on Linux up to 3.13,
+  `os.fork`) is a copy of the kernel: its Session, its cell names and its tracer or `sys.monitoring`
+  state keep working there. What it lacks is a save: multiprocessing workers leave through
+  `os._exit` (no atexit), and `with Pool() as p:` ends them with SIGTERM. So after a fork the child
+  saves before `os._exit` and on SIGTERM, adding what it measured to the kernel's data file under the
+  data file's lock, mapped to cell records as the kernel maps it — and without naming newest cell
+  versions, which only the parent knows.
+- A **new Python** (`subprocess`, `spawn`/`forkserver` workers, `!pip ...`) starts coverage.py from its
+  `.pth` hook with the configuration nbcov hands it in COVERAGE_PROCESS_CONFIG: the kernel's own
+  settings, but *parallel* pieces named after the kernel's data file (`<data file>.<host>.pid<N>.X…x`,
+  which `nbcov run` and `coverage combine` pick up), saved on SIGTERM and on `os._exit` too by this
+  module loaded there as a coverage.py plugin, which also measures with nbcov's engine as the kernel
+  does. coverage.py's `patch = subprocess` would hand children the kernel's non-parallel data file:
+  each child erased it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import coverage
+
+if TYPE_CHECKING:
+    from nbcov.session import Session
+
+#: coverage.py's patches nbcov does itself for a kernel (`take_over_patches`).
+TAKEN_OVER = ("subprocess", "fork")
+
+_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+_follows_forks = False  # the at-fork hook is registered (forked children inherit it, and this)
+_pth_files: list[Any] = []
+
+
+def take_over_patches(cov: coverage.Coverage) -> bool:
+    """Remove `patch = subprocess`/`fork` from a kernel's configuration; True if subprocesses were asked for.
+
+    coverage.py's versions of them would make children write (and first erase) the kernel's data
+    file, or restart coverage in forked children with it; nbcov does both its own way.
+    """
+    patches = list(cov.get_option("run:patch") or [])
+    kept = [p for p in patches if p not in TAKEN_OVER]
+    if kept != patches:
+        cov.set_option("run:patch", kept)
+    return "subprocess" in patches
+
+
+def child_config(cov: coverage.Coverage, target: str) -> str:
+    """The serialized configuration for the Pythons the kernel starts (COVERAGE_PROCESS_CONFIG).
+
+    The kernel's settings as they are when it starts (its `source`, branch, core, omitted nbcov
+    files), with data going to parallel pieces of `target`, saved on SIGTERM (`with Pool()` ends
+    its workers so) and before `os._exit` (forkserver workers and `os.fork` children leave that way).
+    """
+    from coverage.config import CoverageConfig
+
+    config = CoverageConfig.deserialize(cov.config.serialize())
+    config.data_file = target
+    config.parallel = True
+    config.sigterm = False  # nbcov's plugin below saves on SIGTERM, and not twice at once
+    config.plugins = [*config.plugins, __name__]
+    # No "subprocess": grandchildren inherit COVERAGE_PROCESS_CONFIG from the environment as it is,
+    # and coverage.py's own patch asserts a configuration file that a kernel need not have.
+    # "fork" (coverage.py 7.10.4+): a child forked by such a process (a forkserver's workers)
+    # restarts coverage.py as a process of its own.
+    # No "_exit" either: the plugin saves before `os._exit`, and never in the middle of another save.
+    patches = {p for p in config.patch if p not in (*TAKEN_OVER, "_exit")}
+    if coverage.version_info >= (7, 10, 4):
+        patches.add("fork")
+    config.patch = sorted(patches)
+    return config.serialize()
+
+
+def measure_children(cov: coverage.Coverage, target: str) -> str | None:
+    """Make the Pythons this process starts measure into parallel pieces of `target`.
+
+    Call after the kernel's configuration is final (core chosen), before it starts. Returns a
+    warning when this coverage.py cannot measure them.
+    """
+    if not hasattr(cov.config, "serialize"):  # coverage.py < 7.10.3 hands children only a config file
+        return f"subprocesses are not measured: coverage.py {coverage.__version__} cannot hand them nbcov's settings (7.10.3+ can)"
+    os.environ["COVERAGE_PROCESS_CONFIG"] = child_config(cov, target)
+    _ensure_startup_hook()
+    return None
+
+
+def _ensure_startup_hook() -> None:
+    """A `.pth` file that starts coverage.py in new Pythons: shipped from 7.13, written at run time before."""
+    if coverage.version_info >= (7, 13) or _pth_files:
+        return
+    from coverage import patch
+
+    create = getattr(patch, "create_pth_files", None)
+    if create is None:
+        return
+    _pth_files.extend(create())
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:  # a forked child that exits normally runs this too
+            for path in _pth_files:
+                path.unlink(missing_ok=True)
+
+    atexit.register(remove)
+
+
+# -- forked children -------------------------------------------------------------------------------
+
+
+def follow_forks(session: Session) -> None:
+    """Make forked children of this process save what `session` measures in them."""
+    global _follows_forks
+    _sessions.add(session)
+    if not _follows_forks and hasattr(os, "register_at_fork"):
+        # Once per process (hooks cannot be removed, and forked children inherit them): the hook
+        # looks up the sessions measuring at the time of the fork.
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _follows_forks = True
+
+
+def _measuring() -> list[Session]:
+    return [s for s in list(_sessions) if s.cov is not None]
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: the sessions become children's; `os._exit` and SIGTERM save first."""
+    sessions = _measuring()
+    if not sessions:
+        return
+    for session in sessions:
+        session.forked()
+    _save_at_os_exit()
+    # Whatever the kernel does on SIGTERM (its Session saves, then hands over to the kernel's own
+    # handling) is not for a worker: it saves under `_leaving`'s guard and dies as asked.
+    _handle_sigterm()
+
+
+def _save_at_os_exit() -> None:
+    if not getattr(os._exit, "_nbcov_saves", False):
+        os._exit = _saving_exit(os._exit)  # type: ignore[assignment]
+
+
+def _handle_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _saving_exit(real_exit: Any) -> Any:
+    """`os._exit` that saves what this process measured first (multiprocessing workers leave this way)."""
+
+    def _exit(status: int) -> Any:
+        _leaving()
+        return real_exit(status)
+
+    _exit._nbcov_saves = True  # type: ignore[attr-defined]
+    _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
+    return _exit
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
+    if _saving_at_exit(frame):
+        # A spawn worker ending normally: coverage.py's atexit save is running, and the process
+        # leaves right after. Should it not, SIGALRM ends it: a pool's `terminate()` waits for it.
+        signal.alarm(SAVE_LIMIT)
+        return
+    _leaving()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+#: Seconds a process on its way out may spend saving before SIGALRM ends it.
+SAVE_LIMIT = 30
+
+
+def _leaving() -> None:
+    """Save what this process measured, as it leaves: once, whole, and never forever.
+
+    `Pool.terminate()` sends SIGTERM to workers that may already be saving on their way out: a
+    handler saving again in the middle of that save finds the data locked, then kills the process
+    before either save is written. So SIGTERM is held back (the process leaves right after). A
+    forked child can also inherit a lock another thread of the parent held at the fork; a save that
+    waits for it would keep the worker, and the pool's `terminate()` in the notebook, waiting for
+    ever: SIGALRM ends it after `SAVE_LIMIT` seconds (what it measured is lost, the notebook goes on).
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(SAVE_LIMIT)
+    try:
+        _save_all()
+    except Exception:  # never keep a process from leaving
+        pass
+
+
+def _save_all() -> None:
+    """Save what this process measured: a (forked) kernel's sessions, else the coverage.py it started."""
+    sessions = _measuring()
+    for session in sessions:
+        session.pause()  # saves, then stops
+    if not sessions:
+        cov = coverage.Coverage.current()
+        if cov is not None:
+            cov.stop()
+            cov.save()
+
+
+# -- new Pythons ----------------------------------------------------------------------------------
+
+
+def coverage_init(reg: Any, options: dict[str, str]) -> None:
+    """`plugins = nbcov.processes` in the configuration a kernel hands the Pythons it starts.
+
+    Loaded as coverage.py starts in such a process: it saves on SIGTERM and before `os._exit`,
+    never while a save is under way (coverage.py's own `sigterm` and `_exit` patch save again in the
+    middle of an exit's save, find the data locked and die: lost or half-written pieces).
+    """
+    _save_at_os_exit()
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None, _on_sigterm):
+        _handle_sigterm()
+    cov = _starting_coverage()
+    if cov is not None:
+        _measure_like_the_kernel(cov)
+
+
+def _starting_coverage() -> coverage.Coverage | None:
+    """The Coverage whose start loads this plugin (coverage.py hands plugins no reference to it)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, coverage.Coverage):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def _measure_like_the_kernel(cov: coverage.Coverage) -> None:
+    """On 3.12/3.13, nbcov's branch engine or line monitor, as in the kernel, not the C tracer.
+
+    coverage.py's C tracer costs a CPU-bound worker 4-13x with branches; the kernel measures at
+    close to full speed, and so should the processes it starts. Same decision as in the kernel
+    (`engine.decide`, `core.choose` already chose `sysmon` for lines in the configuration handed down).
+    """
+    from nbcov import engine
+
+    if not engine.install(cov):
+        engine.install_lines(cov)
+
+
+_COVERAGE_DIR = os.path.dirname(os.path.abspath(coverage.__file__))
+
+
+def _saving_at_exit(frame: Any) -> bool:
+    """Is the interrupted code coverage.py's exit handler (`Coverage._atexit`) or below it?"""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_atexit" and os.path.dirname(os.path.abspath(code.co_filename)) == _COVERAGE_DIR:
+            return True
+        frame = frame.f_back
+    return False

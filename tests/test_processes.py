@@ -1,0 +1,184 @@
+"""Processes a notebook starts: they never erase the notebook's data, and what they run is counted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import coverage
+import pytest
+
+from conftest import cells_by_index, make_notebook, nbcov_cli, report_json
+from kernels import LiveKernel
+from nbcov import processes
+
+#: The cells around the one that starts processes: their numbers must not change because of it.
+BEFORE = "def f(x):\n    if x > 3:\n        return x * 2\n    return x\nf(3)"
+AFTER = "y = f(4)"
+#: Work for spawn/forkserver workers and subprocesses (they cannot import the notebook's __main__).
+HELPER = "def work(x):\n    if x > 1:\n        return x * x\n    return -x\n"
+#: Work defined in the cell itself, for forked workers: both of its branches run only there.
+SQUARE = "def square(x):\n    if x > 1:\n        return x * x\n    return -x\n"
+
+STARTERS = {
+    "subprocess": "import subprocess, sys\n"
+    "subprocess.run([sys.executable, '-c', 'import helper; helper.work(0); helper.work(2)'], check=True)",
+    "pip": "import sys\n!{sys.executable} -m pip --version",
+    "fork-pool": SQUARE + "import multiprocessing as mp\n"
+    "with mp.get_context('fork').Pool(2) as pool:\n    print(pool.map(square, range(4)))",
+    "spawn-pool": "import multiprocessing as mp, helper\n"
+    "with mp.get_context('spawn').Pool(2) as pool:\n    print(pool.map(helper.work, range(4)))",
+    "forkserver-pool": "import multiprocessing as mp, helper\n"
+    "with mp.get_context('forkserver').Pool(2) as pool:\n    print(pool.map(helper.work, range(4)))",
+    "process-pool-executor": SQUARE + "import multiprocessing as mp\n"
+    "from concurrent.futures import ProcessPoolExecutor\n"
+    "with ProcessPoolExecutor(2, mp_context=mp.get_context('fork')) as ex:\n    print(list(ex.map(square, range(4))))",
+    "os-fork": SQUARE + "import os\npid = os.fork()\nif pid == 0:\n    square(0), square(2)\n    os._exit(0)\n"
+    "os.waitpid(pid, 0)",
+}
+#: Where the lines the child processes ran are: the cell itself (forked children) or helper.py.
+IN_CELL = {"fork-pool", "process-pool-executor", "os-fork"}
+IN_HELPER = {"subprocess", "spawn-pool", "forkserver-pool"}
+
+
+def _run(folder: Path, process_cell: str, *options: str) -> dict[str, Any]:
+    """`nbcov run` over [BEFORE, process_cell, AFTER] with helper.py beside it, then the JSON report."""
+    folder.mkdir()
+    (folder / "helper.py").write_text(HELPER)
+    make_notebook(folder / "nb.ipynb", [BEFORE, process_cell, AFTER])
+    result = nbcov_cli("run", "nb.ipynb", "--source", ".", *options, cwd=folder, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return report_json(folder)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, Any]]:
+    """The cells around a cell that starts no process."""
+    return cells_by_index(_run(tmp_path_factory.mktemp("reference") / "nb", "x = 1"))
+
+
+def _numbers(cell: dict[str, Any]) -> tuple[Any, ...]:
+    return cell["executed_lines"], cell["missing_lines"], cell["summary"]["num_statements"]
+
+
+@pytest.mark.parametrize("kind", list(STARTERS))
+def test_a_cell_starting_processes_keeps_the_notebook_s_data_and_counts_theirs(
+    kind: str, tmp_path: Path, reference: dict[int, dict[str, Any]]
+) -> None:
+    report = _run(tmp_path / kind, STARTERS[kind])
+    cells = cells_by_index(report)
+    assert set(cells) == {1, 2, 3}
+    assert _numbers(cells[1]) == _numbers(reference[1])
+    assert _numbers(cells[3]) == _numbers(reference[3])
+    assert cells[2]["missing_lines"] == []
+    if kind in IN_CELL:
+        assert {2, 3, 4} <= set(cells[2]["executed_lines"])  # square()'s body ran only in children
+    helper = report["files"]["helper.py"]
+    if kind in IN_HELPER:
+        assert helper["executed_lines"] == [1, 2, 3, 4]  # work()'s body ran only in children
+    else:
+        assert helper["executed_lines"] == []
+
+
+@pytest.mark.parametrize("kind", ["fork-pool", "spawn-pool"])
+def test_branches_run_in_children_are_counted(kind: str, tmp_path: Path) -> None:
+    report = _run(tmp_path / kind, STARTERS[kind], "--branch")
+    cells = cells_by_index(report)
+    assert [c["missing_branches"] for c in cells.values()] == [[], [], []]
+    if kind == "spawn-pool":
+        assert report["files"]["helper.py"]["missing_branches"] == []
+
+
+def test_a_half_written_piece_of_a_killed_process_is_left_out_not_the_run(tmp_path: Path) -> None:
+    junk = "import os\nopen(os.environ['NBCOV_DATA_FILE'] + '.host.pid1.Xkilledx', 'w').write('half')"
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    make_notebook(folder / "nb.ipynb", [BEFORE, junk, AFTER])
+    result = nbcov_cli("run", "nb.ipynb", cwd=folder)
+    assert "nbcov: warning: left out of the combined data:" in result.stderr and ".Xkilledx" in result.stderr
+    assert set(cells_by_index(report_json(folder))) == {1, 2, 3}
+
+
+@pytest.fixture
+def live(tmp_path: Path):
+    """A kernel driven as JupyterLab drives it, measuring from `%load_ext nbcov` on."""
+    nb = make_notebook(tmp_path / "work" / "nb.ipynb", ["%load_ext nbcov", "def g():\n    return 1", "pool"])
+    kernel = LiveKernel(nb.parent, env={"JPY_SESSION_NAME": str(nb)})
+    kernel.run("%load_ext nbcov", "cell-1")
+    yield kernel, nb
+    kernel.shutdown()
+
+
+def test_forked_children_of_a_live_kernel_are_counted(live) -> None:
+    kernel, nb = live
+    kernel.run(STARTERS["fork-pool"], "cell-2")
+    kernel.run(STARTERS["os-fork"], "cell-3")
+    cells = cells_by_index(report_json(nb.parent))
+    assert cells[2]["missing_lines"] == [] and cells[3]["missing_lines"] == []
+
+
+def test_a_forked_child_never_drops_a_newer_version_of_a_cell(live) -> None:
+    kernel, nb = live
+    kernel.run("def g():\n    return 1", "cell-2")
+    start = "import multiprocessing as mp, time\npool = mp.get_context('fork').Pool(1)\npool.apply(g)\n"
+    reply = kernel.run(start + "busy = pool.apply_async(time.sleep, (60,))", "cell-3")
+    assert reply["status"] == "ok", reply
+    # The person edits cell 2 and runs it again while the pool's worker (forked before) lives on.
+    kernel.run("def g():\n    if True:\n        return 2", "cell-2")
+    kernel.run("g()", "cell-4")
+    kernel.run("pool.terminate()\npool.join()", "cell-3")  # the busy worker saves on SIGTERM
+    cells = cells_by_index(report_json(nb.parent))
+    assert cells[2]["source"] == "def g():\n    if True:\n        return 2"
+    assert cells[2]["executed_lines"] == [1, 2, 3]
+
+
+# -- without a kernel -------------------------------------------------------------------------------
+
+
+def _kernel_like_coverage(tmp_path: Path, **options: Any) -> coverage.Coverage:
+    cov = coverage.Coverage(data_file=None, config_file=False, source=[str(tmp_path)], **options)
+    cov.set_option("run:patch", ["subprocess", "fork", "_exit"])
+    return cov
+
+
+def test_children_get_parallel_pieces_of_the_kernel_s_data_file(tmp_path: Path) -> None:
+    cov = _kernel_like_coverage(tmp_path, branch=True)
+    assert processes.take_over_patches(cov) is True
+    assert cov.get_option("run:patch") == ["_exit"]  # nbcov does subprocess and fork itself
+    from coverage.config import CoverageConfig
+
+    child = CoverageConfig.deserialize(processes.child_config(cov, str(tmp_path / ".coverage.nb0")))
+    assert child.data_file == str(tmp_path / ".coverage.nb0") and child.parallel and child.branch
+    assert child.source == [str(tmp_path)]
+    assert processes.__name__ in child.plugins and not child.sigterm  # nbcov saves on SIGTERM
+    assert "subprocess" not in child.patch and "_exit" not in child.patch
+    # The kernel's own measurement is left as it was.
+    assert not cov.get_option("run:parallel") and cov.get_option("run:data_file") == ".coverage"
+
+
+def test_a_python_started_with_the_child_configuration_saves_its_workers(tmp_path: Path) -> None:
+    """spawn workers that `with Pool()` terminates, without a kernel: whole pieces, every line."""
+    (tmp_path / "helper.py").write_text(HELPER)
+    (tmp_path / "main.py").write_text(
+        "import multiprocessing as mp, helper\n"
+        "if __name__ == '__main__':\n"
+        "    for method in ('spawn', 'forkserver'):\n"
+        "        with mp.get_context(method).Pool(2) as pool:\n"
+        "            pool.map(helper.work, range(4))\n"
+    )
+    cov = _kernel_like_coverage(tmp_path)
+    env = {**os.environ, "COVERAGE_PROCESS_CONFIG": processes.child_config(cov, str(tmp_path / ".coverage"))}
+    subprocess.run([sys.executable, "main.py"], cwd=tmp_path, env=env, check=True, timeout=120)
+    pieces = sorted(tmp_path.glob(".coverage.*"))
+    assert pieces
+    lines: set[int] = set()
+    for piece in pieces:
+        data = coverage.CoverageData(str(piece))
+        data.read()  # a half-written piece would not read
+        lines |= set(data.lines(str(tmp_path / "helper.py")) or [])
+    assert lines == {1, 2, 3, 4}
+
