@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -150,8 +151,53 @@ def _save_at_os_exit() -> None:
 
 
 def _handle_sigterm() -> None:
-    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _watch_for_sigterm()
+
+
+#: How often, and how long apart, a SIGTERM the main thread has not handled yet is sent to it again.
+_NUDGES, _NUDGE_DELAY = 50, 0.1
+_sigterm_seen = False  # `_on_sigterm` has started in this process
+
+
+def _watch_for_sigterm() -> None:
+    """Make sure SIGTERM's handler runs even when the main thread waits in a C call.
+
+    Python runs a signal's handler on the main thread, between bytecodes; C only notes the signal.
+    A pool worker waiting for its next task sits in `sem_wait`: a SIGTERM (`Pool.terminate()`) that
+    lands just before that call blocks does not interrupt it, the handler never runs, and the pool's
+    `terminate()` in the notebook waits for the worker for ever. A thread reading the signal
+    wake-up fd learns of every SIGTERM and, while the handler has not started, sends it again to the
+    main thread, which interrupts the wait. (Blocking SIGTERM and taking it with `sigwait` instead
+    would hand the blocked mask down to every program the process runs.)
+    """
+    try:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except (OSError, ValueError):  # no wake-up fd here: the handler alone, as before
+        return
+    main = threading.main_thread().ident
+    threading.Thread(target=_nudge_on_sigterm, args=(read_fd, main), name="nbcov-sigterm", daemon=True).start()
+
+
+def _nudge_on_sigterm(read_fd: int, main: int | None) -> None:
+    while True:
+        try:
+            arrived = os.read(read_fd, 64)
+        except OSError:
+            return
+        if not arrived or main is None:
+            return
+        if signal.SIGTERM not in arrived:
+            continue
+        for _ in range(_NUDGES):
+            time.sleep(_NUDGE_DELAY)
+            if _sigterm_seen:
+                break
+            signal.pthread_kill(main, signal.SIGTERM)
 
 
 def _saving_exit(real_exit: Any) -> Any:
@@ -168,6 +214,8 @@ def _saving_exit(real_exit: Any) -> Any:
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
+    global _sigterm_seen
+    _sigterm_seen = True
     if _saving_at_exit(frame):
         # A spawn worker ending normally: coverage.py's atexit save is running, and the process
         # leaves right after. Should it not, SIGALRM ends it: a pool's `terminate()` waits for it.
