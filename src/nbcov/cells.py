@@ -68,12 +68,33 @@ class CellRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CellRecord:
-        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+    def from_json(cls, data: Any) -> CellRecord:
+        """The record a file holds; ValueError when it is not one (a damaged or foreign file would
+        otherwise fail much later, deep inside coverage.py's analysis, with a traceback)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a record is a JSON object, not {type(data).__name__}")
+        fields = {k: v for k, v in data.items() if k in _RECORD_FIELDS}
+        for key, types in _RECORD_TYPES.items():
+            if (key in fields and not isinstance(fields[key], types)) or (key in _REQUIRED and key not in fields):
+                raise ValueError(f"{key!r} is missing or not {' or '.join(_JSON_NAMES[t] for t in types)}")
+        return cls(**fields)
 
 
 #: What a record file may set (newer nbcov versions may write more keys; older readers skip them).
 _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(CellRecord))
+#: The types each key must have.
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "source": (str,),
+    "code": (str,),
+    "notebook": (str, type(None)),
+    "cell_index": (int, type(None)),
+    "cell_id": (str, type(None)),
+    "key": (str, type(None)),
+    "execution_count": (int, type(None)),
+    "premeasured": (bool,),
+}
+_REQUIRED = ("source", "code")
+_JSON_NAMES = {str: "a string", int: "an integer", bool: "true or false", type(None): "null"}
 
 
 class CellStore:
@@ -189,8 +210,14 @@ def _read_record(path: str, mtime_ns: int) -> CellRecord:
     """Records are read again only when they change (reports in a live kernel read them often)."""
     try:
         return CellRecord.from_json(json.loads(read_file(path)))
-    except (OSError, ValueError, TypeError) as exc:
-        raise RecordError(f"The cell record {path} is unreadable ({exc}).") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
+        raise RecordError(f"The cell record {path} is unreadable ({_reason(exc)}).") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def read_file(path: str) -> bytes:
