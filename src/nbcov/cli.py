@@ -215,16 +215,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"nbcov: error: no kernel named {args.kernel!r} (installed: {known}; "
                   "without --kernel, notebooks run on this Python)", file=sys.stderr)
             return EXIT_USAGE
-    try:
-        notebooks = runner.find_notebooks(args.paths)
-        for notebook in notebooks:
-            runner.read_notebook(notebook)
-    except runner.NotebookError as exc:
-        print(f"nbcov: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    notebooks = runner.find_notebooks(args.paths)
+    for notebook in notebooks:
+        runner.read_notebook(notebook)  # all checked before the first kernel starts
     if not notebooks:
-        print("nbcov: error: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("no notebooks found in " + ", ".join(args.paths))
+    if args.cwd and not Path(args.cwd).is_dir():
+        raise UsageError(f"--cwd {args.cwd}: no such folder")
     data_file = Path(args.data_file or _configured_data_file(args.rcfile)).resolve()
     if data_file.is_dir():
         raise UsageError(f"--data-file {data_file} is a folder, not a coverage data file")

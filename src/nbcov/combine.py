@@ -144,18 +144,32 @@ def _read_below(base: Path, parts: Sequence[str]) -> bytes | None:
     except OSError as exc:
         raise RecordError(f"{os.path.join(base, *parts)}: {_why(exc)}") from exc
     try:
-        # O_NONBLOCK: a FIFO planted as a record would otherwise block the open forever.
-        leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-    except FileNotFoundError:
-        return None
+        exists, payload = _leaf(fd, parts[-1])
     except OSError as exc:
         raise RecordError(f"{os.path.join(base, *parts)}: {_why(exc)}") from exc
     finally:
         os.close(fd)
-    with os.fdopen(leaf, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise RecordError(f"{os.path.join(base, *parts)}: not a regular file")
-        return f.read()
+    if exists and payload is None:
+        raise RecordError(f"{os.path.join(base, *parts)}: not a regular file")
+    return payload
+
+
+def _leaf(folder_fd: int, name: str) -> tuple[bool, bytes | None]:
+    """(is there anything named `name`, its bytes when it is a regular file); a link is not followed."""
+    try:
+        # O_NONBLOCK: a FIFO planted as a record would otherwise block the open forever.
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+    except FileNotFoundError:
+        return False, None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return True, None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return True, b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _why(exc: OSError) -> str:
@@ -176,13 +190,11 @@ def _write_below(base: Path, parts: Sequence[str], payload: bytes, only_if_missi
         raise OSError(exc.errno, _why(exc), os.path.join(base, *parts)) from exc
     try:
         try:
-            leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-        except OSError:
-            leaf = -1
-        if leaf >= 0:
-            with os.fdopen(leaf, "rb") as f:
-                if only_if_missing or (stat.S_ISREG(os.fstat(f.fileno()).st_mode) and f.read() == payload):
-                    return
+            exists, current = _leaf(fd, parts[-1])
+        except OSError:  # a link (ELOOP) or the like: replaced below, never written through
+            exists, current = True, None
+        if (exists and only_if_missing) or current == payload:
+            return
         tmp = f".tmp-{secrets.token_hex(6)}"
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
         try:

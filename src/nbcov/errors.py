@@ -53,12 +53,19 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 def one_line(exc: BaseException) -> str:
     """A readable single line for an expected failure (OSError's own text repeats errno and quotes)."""
     if isinstance(exc, OSError) and exc.strerror:
-        where = os.fsdecode(exc.filename) if exc.filename is not None else ""
+        where = _name(exc.filename)
         if exc.filename2 is not None:
-            where += f" -> {os.fsdecode(exc.filename2)}"
+            where += f" -> {_name(exc.filename2)}"
         return f"{where}: {exc.strerror}" if where else exc.strerror
     lines = str(exc).strip().splitlines()
     return " ".join(line.strip() for line in lines) if lines else type(exc).__name__
+
+
+def _name(filename: object) -> str:
+    """An OSError's file name (a path, bytes, or a descriptor's number for calls given one)."""
+    if filename is None:
+        return ""
+    return os.fsdecode(filename) if isinstance(filename, (str, bytes, os.PathLike)) else f"file descriptor {filename}"
 
 
 def bug_line(exc: BaseException) -> str:

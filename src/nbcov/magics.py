@@ -150,7 +150,7 @@ class NbcovMagics(Magics):
         try:
             args = _PARSER.parse_args(shlex.split(line) or ["report"])
         except ValueError as exc:  # shlex: an unclosed quote
-            print(f"%nbcov: error: {exc}\n{_PARSER.format_usage()}", file=sys.stderr)
+            print(f"%nbcov: error: {exc} in {line!r}", file=sys.stderr)
             return None
         except _UsageError as exc:
             print(f"%nbcov: {exc}\n{_PARSER.format_usage()}")

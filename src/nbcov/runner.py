@@ -109,6 +109,8 @@ def read_notebook(path: Path) -> Any:
         raise NotebookError(f"{path}: not a notebook (JSON nested too deeply to read)") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
         raise NotebookError(f"{path}: not a notebook (no nbformat version)")
+    if not isinstance(raw.get("nbformat_minor", 0), int):
+        raise NotebookError(f"{path}: not a valid notebook: nbformat_minor is not a number")
     # Validated against nbformat's schema as written, before nbformat converts it: conversion of a
     # malformed notebook fails with errors that say nothing about what is wrong.
     try:
