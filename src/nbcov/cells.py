@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -168,6 +170,22 @@ def store_tail(name: str) -> str:
     return "/".join(parts[where + 1 :])
 
 
+def record_tail(name: str, data_file: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The parts of a cell name below its `.nbcov/cells/`, refused unless they can only name a place there.
+
+    A data file is input like any other: a name such as `/x/.nbcov/cells/../../package.json` must not
+    make combine read or write outside a records folder, nor a report read one.
+    """
+    parts = name.replace(os.sep, "/").split("/")
+    where = len(parts) - 1 - parts[::-1].index(STORE_DIRNAME) if STORE_DIRNAME in parts else -1
+    tail = tuple(parts[where + 2 :])
+    if where < 0 or parts[where + 1 : where + 2] != ["cells"] or not tail or any(
+        part in ("", ".", "..") or "\0" in part for part in tail
+    ):
+        raise RecordError(f"{os.fspath(data_file)} names a cell record outside any {STORE_DIRNAME}/cells/ folder: {name!r}")
+    return tail
+
+
 def sibling_versions(name: str) -> tuple[str, str] | None:
     """(folder, key prefix) shared by every version of the same keyed cell, or None without a key.
 
@@ -223,8 +241,12 @@ def _reason(exc: BaseException) -> str:
 def read_file(path: str) -> bytes:
     """A whole file's bytes. Plain `os` calls: a report reads a thousand small records and sources,
     and a buffered (or decoding) file object costs about twice as much for each."""
-    fd = os.open(path, os.O_RDONLY)
+    # O_NONBLOCK: a FIFO where a record or notebook should be would block the open (and the report) forever.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            kind = "a folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "not a regular file"
+            raise OSError(errno.EISDIR if kind == "a folder" else errno.EINVAL, kind, path)
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)

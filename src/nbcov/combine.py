@@ -13,7 +13,7 @@ from pathlib import Path
 import coverage
 from coverage.exceptions import CoverageException
 
-from nbcov.cells import STORE_DIRNAME, CellRecord, RecordError, is_cell_name
+from nbcov.cells import STORE_DIRNAME, CellRecord, RecordError, is_cell_name, record_tail
 from nbcov.data import DataFileError, check_data_file
 
 #: What `.nbcov/.gitignore` says (as the kernels' store writes it): the folder ignores itself.
@@ -76,22 +76,6 @@ def combine(
             if path != target:
                 path.unlink()
     return len(files)
-
-
-def record_tail(name: str, data_file: Path) -> tuple[str, ...]:
-    """The parts of a cell name below its `.nbcov/cells/`, refused unless they can only name a place there.
-
-    A data file is input like any other: a name such as `/x/.nbcov/cells/../../package.json` must not
-    make combine read or write outside a records folder.
-    """
-    parts = name.replace(os.sep, "/").split("/")
-    where = len(parts) - 1 - parts[::-1].index(STORE_DIRNAME) if STORE_DIRNAME in parts else -1
-    tail = tuple(parts[where + 2 :])
-    if where < 0 or parts[where + 1 : where + 2] != ["cells"] or not tail or any(
-        part in ("", ".", "..") or "\0" in part for part in tail
-    ):
-        raise DataFileError(f"{data_file} names a cell record outside any {STORE_DIRNAME}/cells/ folder: {name!r}")
-    return tail
 
 
 def _find_record(name: str, tail: tuple[str, ...], data_dirs: Sequence[Path]) -> bytes:
