@@ -250,14 +250,14 @@ def test_magics_answer_bad_input_in_one_line(tmp_path: Path, read_only: Path) ->
 def test_a_second_run_in_the_same_folder_and_a_concurrent_run(tmp_path: Path) -> None:
     """`nbcov run .` again skips nbcov's own `.nbcov/cells/x.ipynb/` folders; a second run into the same
     data file while one runs is refused in one line, and the first keeps every cell."""
-    make_notebook(tmp_path / "slow.ipynb", ["import time\ntime.sleep(4)", "y = 2"])
+    make_notebook(tmp_path / "slow.ipynb", ["y = 1", "import time\ntime.sleep(6)", "z = 2"])
     nbcov_cli("run", ".", cwd=tmp_path)
     assert any(p.suffix == ".ipynb" and p.is_dir() for p in (tmp_path / ".nbcov").rglob("*"))
     first = subprocess.Popen([*NBCOV, "run", "."], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob(".coverage.*")) and time.monotonic() < deadline:
-            time.sleep(0.1)  # the first run's kernel has written its piece
+            time.sleep(0.1)  # the first run's kernel has saved its first cell; its second sleeps 6 s
         second = nbcov_cli("run", ".", cwd=tmp_path, check=False)
         out, err = first.communicate(timeout=300)
     finally:
@@ -267,7 +267,7 @@ def test_a_second_run_in_the_same_folder_and_a_concurrent_run(tmp_path: Path) ->
     assert second.stderr.strip().startswith("nbcov: error: another nbcov run (pid ")
     assert len(second.stderr.strip().splitlines()) == 1 and not second.stdout
     cells = {c["cell_index"]: c["executed_lines"] for c in report_json(tmp_path)["cells"]}
-    assert cells == {1: [1, 2], 2: [1]}
+    assert cells == {1: [1], 2: [1, 2], 3: [1]}
 
 
 # Fast checks of the pieces, no kernel.
