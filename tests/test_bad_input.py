@@ -115,8 +115,8 @@ CASES = [
     Case("html-d-file", ["html", "-d", "nb.ipynb"], says="is a file, not a folder"),
     Case("html-d-under-file", ["html", "-d", "nb.ipynb/h"], says="Not a directory"),
     Case("html-d-read-only", ["html", "-d", "{ro}/h"], says="Read-only file system"),
-    Case("html-notebook-missing", ["html", "--notebook", "nope.ipynb"], says="no such notebook"),
-    Case("html-notebook-dir", ["html", "--notebook", ".nbcov"], says="no such notebook"),
+    Case("html-notebook-missing", ["html", "--notebook", "nope.ipynb"], says="no such notebook file"),
+    Case("html-notebook-dir", ["html", "--notebook", ".nbcov"], says="no such notebook file"),
     Case("html-data-missing", ["html", "--data-file", "nope"], says="No coverage data file"),
     Case("html-record-list", ["html"], _damage_record("[]"), says="a record is a JSON object"),
     Case("html-rcfile-missing", ["html", "--rcfile", "nope.rc"], says="no such configuration file"),
@@ -314,3 +314,11 @@ def test_one_line_of_os_errors() -> None:
     assert one_line(FileNotFoundError(2, "No such file or directory", "x/y")) == "x/y: No such file or directory"
     assert one_line(IsADirectoryError(21, "Is a directory", 15)) == "file descriptor 15: Is a directory"
     assert one_line(ValueError("a\nb")) == "a b"
+
+
+def test_html_notebook_whose_file_is_gone_is_still_reported(measured: Path, tmp_path: Path) -> None:
+    """`--notebook` of a measured notebook since deleted is not a mistake: its records are shown."""
+    folder = _own_copy(measured, tmp_path / "w")
+    (folder / "nb.ipynb").unlink()
+    result = nbcov_cli("html", "--notebook", "nb.ipynb", "-d", "h", cwd=folder)
+    assert result.returncode == 0 and (folder / "h" / "index.html").exists()

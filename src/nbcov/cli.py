@@ -185,11 +185,9 @@ def _who(args: argparse.Namespace) -> int:
 def _html(args: argparse.Namespace) -> int:
     from nbcov.html import write_html
 
-    for notebook in args.notebook or []:
-        if not Path(notebook).is_file():
-            raise UsageError(f"--notebook {notebook}: no such notebook file")
     data_file = args.data_file or args.data_file_pos or _configured_data_file(args.rcfile)
     cov = report.open_coverage(data_file, args.rcfile)
+    _check_notebooks(cov, args.notebook or [])
     show_contexts = args.show_contexts or bool(cov.get_option("html:show_contexts"))
     title = args.title or cov.get_option("html:title")
     directory = args.directory or cov.get_option("html:directory") or "htmlcov"
@@ -198,6 +196,22 @@ def _html(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"Wrote HTML report to {index}")
     return EXIT_OK
+
+
+def _check_notebooks(cov: object, notebooks: Sequence[str]) -> None:
+    """A `--notebook` must be a notebook file, or one whose measured cells the data holds (its file gone):
+    a mistyped path would otherwise give a report of nothing, and exit 0."""
+    import os
+
+    from nbcov.query import places
+
+    missing = [n for n in notebooks if not os.path.isfile(n)]
+    if not missing:
+        return
+    measured = {os.path.normpath(p.notebook) for p in places(cov) if p.notebook}  # type: ignore[arg-type]
+    for notebook in missing:
+        if os.path.normpath(notebook) not in measured:
+            raise UsageError(f"--notebook {notebook}: no such notebook file, and no measured cell of it")
 
 
 def _run(args: argparse.Namespace) -> int:
