@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ from typing import Any
 #: The folder, beside the data file, that holds one JSON record per measured cell version.
 STORE_DIRNAME = ".nbcov"
 RECORD_FORMAT = 1
+#: The store's `.gitignore`: like `.pytest_cache`, the folder ignores itself, so nobody commits it by accident.
+STORE_GITIGNORE = "# Created by nbcov: cell sources of coverage data.\n*\n"
 
 # Cell ids are [a-zA-Z0-9-_]{1,64} in nbformat 4.5, but frontends may send anything: keep names path-safe.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -82,12 +86,33 @@ class CellRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CellRecord:
-        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+    def from_json(cls, data: Any) -> CellRecord:
+        """The record a file holds; ValueError when it is not one (a damaged or foreign file would
+        otherwise fail much later, deep inside coverage.py's analysis, with a traceback)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a record is a JSON object, not {type(data).__name__}")
+        fields = {k: v for k, v in data.items() if k in _RECORD_FIELDS}
+        for key, types in _RECORD_TYPES.items():
+            if (key in fields and not isinstance(fields[key], types)) or (key in _REQUIRED and key not in fields):
+                raise ValueError(f"{key!r} is missing or not {' or '.join(_JSON_NAMES[t] for t in types)}")
+        return cls(**fields)
 
 
 #: What a record file may set (newer nbcov versions may write more keys; older readers skip them).
 _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(CellRecord))
+#: The types each key must have.
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "source": (str,),
+    "code": (str,),
+    "notebook": (str, type(None)),
+    "cell_index": (int, type(None)),
+    "cell_id": (str, type(None)),
+    "key": (str, type(None)),
+    "execution_count": (int, type(None)),
+    "premeasured": (bool,),
+}
+_REQUIRED = ("source", "code")
+_JSON_NAMES = {str: "a string", int: "an integer", bool: "true or false", type(None): "null"}
 
 
 class CellStore:
@@ -145,7 +170,7 @@ class CellStore:
         # Like .pytest_cache: the folder ignores itself, so nobody commits it by accident.
         ignore = self.data_dir / STORE_DIRNAME / ".gitignore"
         if not ignore.exists():
-            ignore.write_text("# Created by nbcov: cell sources of coverage data.\n*\n", encoding="utf-8")
+            ignore.write_text(STORE_GITIGNORE, encoding="utf-8")
 
 
 def is_cell_name(name: str) -> bool:
@@ -154,11 +179,20 @@ def is_cell_name(name: str) -> bool:
     return name.endswith(".json") and f"/{STORE_DIRNAME}/cells/" in name.replace(os.sep, "/")
 
 
-def store_tail(name: str) -> str:
-    """The part of a cell name below `.nbcov/`, used to find a record whose data folder has moved."""
-    parts = Path(name).parts
-    where = len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)
-    return "/".join(parts[where + 1 :])
+def record_tail(name: str, data_file: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The parts of a cell name below its `.nbcov/cells/`, refused unless they can only name a place there.
+
+    A data file is input like any other: a name such as `/x/.nbcov/cells/../../package.json` must not
+    make combine read or write outside a records folder, nor a report read one.
+    """
+    parts = name.replace(os.sep, "/").split("/")
+    where = len(parts) - 1 - parts[::-1].index(STORE_DIRNAME) if STORE_DIRNAME in parts else -1
+    tail = tuple(parts[where + 2 :])
+    if where < 0 or parts[where + 1 : where + 2] != ["cells"] or not tail or any(
+        part in ("", ".", "..") or "\0" in part for part in tail
+    ):
+        raise RecordError(f"{os.fspath(data_file)} names a cell record outside any {STORE_DIRNAME}/cells/ folder: {name!r}")
+    return tail
 
 
 def sibling_versions(name: str) -> tuple[str, str] | None:
@@ -203,15 +237,25 @@ def _read_record(path: str, mtime_ns: int) -> CellRecord:
     """Records are read again only when they change (reports in a live kernel read them often)."""
     try:
         return CellRecord.from_json(json.loads(read_file(path)))
-    except (OSError, ValueError, TypeError) as exc:
-        raise RecordError(f"The cell record {path} is unreadable ({exc}).") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
+        raise RecordError(f"The cell record {path} is unreadable ({_reason(exc)}).") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def read_file(path: str) -> bytes:
     """A whole file's bytes. Plain `os` calls: a report reads a thousand small records and sources,
     and a buffered (or decoding) file object costs about twice as much for each."""
-    fd = os.open(path, os.O_RDONLY)
+    # O_NONBLOCK: a FIFO where a record or notebook should be would block the open (and the report) forever.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            kind = "a folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "not a regular file"
+            raise OSError(errno.EISDIR if kind == "a folder" else errno.EINVAL, kind, path)
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)

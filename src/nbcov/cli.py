@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from nbcov import __version__, report
-from nbcov.cells import RecordError
-from nbcov.data import DataFileError
+from nbcov.errors import TRACEBACK_ENV, UsageError, bug_line, expected_errors, not_a_file, one_line
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,11 +20,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    return _guarded(args)
+
+
+def _guarded(args: argparse.Namespace) -> int:
+    """Run a command; the failures a person causes become one line and exit 2, a bug one line and exit 3.
+
+    The one place errors are translated, so that no command needs its own try/except: missing or
+    unwritable paths, damaged data files, records and notebooks, a bad coverage configuration.
+    Anything else is nbcov's bug: said so in one line, with the traceback on request.
+    """
+    import os
+
     try:
+        if hasattr(args, "rcfile"):
+            _check_rcfile(args.rcfile)
         return int(args.func(args))
-    except (DataFileError, RecordError) as exc:
-        print(f"nbcov: error: {exc}", file=sys.stderr)
+    except expected_errors() as exc:
+        print(f"nbcov: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except RecursionError as exc:  # a file nested deeper than any parser goes (JSON, notebooks)
+        print(f"nbcov: error: an input is nested too deeply to read ({one_line(exc)})", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(f"nbcov: {bug_line(exc)}", file=sys.stderr)
+        return EXIT_BUG
+
+
+def _check_rcfile(rcfile: str | bool) -> None:
+    """The coverage configuration must read before anything runs or is written (`nbcov run` hands it to
+    kernels, where a bad one would fail each notebook instead of the command)."""
+    import os
+
+    import coverage
+
+    if isinstance(rcfile, str) and not os.path.isfile(rcfile):
+        raise UsageError(f"--rcfile {rcfile}: no such configuration file")
+    coverage.Coverage(config_file=rcfile)  # a ConfigError (one line) when it does not parse
 
 
 def hide_slow_iri_checker() -> None:
@@ -77,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="+", metavar="NOTEBOOK_OR_DIR")
     run.add_argument("--source", action="append", default=[], metavar="PKG", help="measure this package or folder (repeatable)")
     run.add_argument("--branch", action="store_true", default=None, help="measure branch coverage")
-    run.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds a cell may run (default 600; 0: no limit)")
+    run.add_argument("--timeout", type=_at_least(0), default=600, metavar="S", help="seconds a cell may run (default 600; 0: no limit)")
     run.add_argument("--kernel", default=None, metavar="NAME", help="kernel to use (default: this Python, no kernel spec needed)")
     run.add_argument("--data-file", help="the data file to write (default: coverage.py's setting, .coverage)")
     run.add_argument("--append", action="store_true", help="add to the data file instead of replacing it")
@@ -85,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report", action="append", default=[], choices=["text", "json", "html", "xml", "lcov"],
                      help="reports to write after the run (repeatable; default text)")
     run.add_argument("--output-notebook", metavar="DIR", help="write the executed notebooks here")
-    run.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="run N kernels at once")
+    run.add_argument("-j", "--jobs", type=_at_least(1, int), default=1, metavar="N", help="run N kernels at once")
     run.add_argument("--cwd", metavar="DIR", help="working folder of the kernels (default: each notebook's folder)")
     run.add_argument("--allow-errors", action="store_true", help="go on after a cell raises")
     run.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
@@ -99,6 +133,22 @@ def _parser() -> argparse.ArgumentParser:
     comb.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
     comb.set_defaults(func=_combine)
     return parser
+
+
+def _at_least(low: float, kind: type = float) -> Callable[[str], float]:
+    """An argparse type for a number not under `low`: `--timeout -1` is a usage error, not "no limit"."""
+
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= low:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {text}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -137,22 +187,36 @@ def _html(args: argparse.Namespace) -> int:
 
     data_file = args.data_file or args.data_file_pos or _configured_data_file(args.rcfile)
     cov = report.open_coverage(data_file, args.rcfile)
+    _check_notebooks(cov, args.notebook or [])
     show_contexts = args.show_contexts or bool(cov.get_option("html:show_contexts"))
     title = args.title or cov.get_option("html:title")
     directory = args.directory or cov.get_option("html:directory") or "htmlcov"
+    not_a_file(directory, "-d")
     index = write_html(cov, directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
     if not args.quiet:
         print(f"Wrote HTML report to {index}")
     return EXIT_OK
 
 
-def _run(args: argparse.Namespace) -> int:
-    import asyncio
-    from pathlib import Path
+def _check_notebooks(cov: object, notebooks: Sequence[str]) -> None:
+    """A `--notebook` must be a notebook file, or one whose measured cells the data holds (its file gone):
+    a mistyped path would otherwise give a report of nothing, and exit 0."""
+    import os
 
+    from nbcov.query import places
+
+    missing = [n for n in notebooks if not os.path.isfile(n)]
+    if not missing:
+        return
+    measured = {os.path.normpath(p.notebook) for p in places(cov) if p.notebook}  # type: ignore[arg-type]
+    for notebook in missing:
+        if os.path.normpath(notebook) not in measured:
+            raise UsageError(f"--notebook {notebook}: no such notebook file, and no measured cell of it")
+
+
+def _run(args: argparse.Namespace) -> int:
     from nbcov import runner
-    from nbcov.combine import combine
-    from nbcov.kernel import CURRENT_PYTHON, CurrentPythonKernelSpecs
+    from nbcov.kernel import CurrentPythonKernelSpecs
 
     if args.kernel:
         from jupyter_client.kernelspec import NoSuchKernel
@@ -165,19 +229,33 @@ def _run(args: argparse.Namespace) -> int:
             print(f"nbcov: error: no kernel named {args.kernel!r} (installed: {known}; "
                   "without --kernel, notebooks run on this Python)", file=sys.stderr)
             return EXIT_USAGE
-    try:
-        notebooks = runner.find_notebooks(args.paths)
-        for notebook in notebooks:
-            runner.read_notebook(notebook)
-    except runner.NotebookError as exc:
-        print(f"nbcov: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    notebooks = runner.find_notebooks(args.paths)
+    for notebook in notebooks:
+        runner.read_notebook(notebook)  # all checked before the first kernel starts
     if not notebooks:
-        print("nbcov: error: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("no notebooks found in " + ", ".join(args.paths))
+    if args.cwd and not Path(args.cwd).is_dir():
+        raise UsageError(f"--cwd {args.cwd}: no such folder")
     data_file = Path(args.data_file or _configured_data_file(args.rcfile)).resolve()
+    if data_file.is_dir():
+        raise UsageError(f"--data-file {data_file} is a folder, not a coverage data file")
+    output_dir = Path(args.output_notebook).resolve() if args.output_notebook else None
+    if output_dir is not None:
+        not_a_file(args.output_notebook, "--output-notebook")
+        output_dir.mkdir(parents=True, exist_ok=True)  # a file there, or no way to make it: one line, now
+    with runner.run_lock(data_file):
+        return _run_locked(args, notebooks, data_file, output_dir)
+
+
+def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path, output_dir: Path | None) -> int:
+    """The run itself, while no other `nbcov run` writes the same data file."""
+    import asyncio
+
+    from nbcov import runner
+    from nbcov.combine import combine
+    from nbcov.kernel import CURRENT_PYTHON
     for stale in runner.pieces_of(data_file):
-        stale.unlink()  # left by an earlier run that was stopped before combining
+        stale.unlink()  # left by an earlier run that was stopped before combining (none runs now: the lock)
     if not args.append:
         data_file.unlink(missing_ok=True)
     config = runner.RunConfig(
@@ -189,7 +267,7 @@ def _run(args: argparse.Namespace) -> int:
         branch=args.branch,
         source=args.source,
         rcfile=Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runner.kernel_rcfile(data_file),
-        output_dir=Path(args.output_notebook).resolve() if args.output_notebook else None,
+        output_dir=output_dir,
     )
     width = max(len(_shown(n)) for n in notebooks)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +100,11 @@ class NbcovMagics(Magics):
         """Run the cell, then the pytest tests it (and earlier cells) define, under coverage."""
         from nbcov.covtest import clean, run_tests
 
+        try:
+            shlex.split(line)  # checked before the cell runs: pytest gets these arguments afterwards
+        except ValueError as exc:
+            print(f"%%covtest: error: {exc} in the pytest arguments {line!r}", file=sys.stderr)
+            return
         state = self.state
         opts, session = state.options, state.session
         if opts.clean:
@@ -143,6 +149,9 @@ class NbcovMagics(Magics):
         """Coverage of this session. `%nbcov help` lists the commands."""
         try:
             args = _PARSER.parse_args(shlex.split(line) or ["report"])
+        except ValueError as exc:  # shlex: an unclosed quote
+            print(f"%nbcov: error: {exc} in {line!r}", file=sys.stderr)
+            return None
         except _UsageError as exc:
             print(f"%nbcov: {exc}\n{_PARSER.format_usage()}")
             return None
@@ -150,7 +159,13 @@ class NbcovMagics(Magics):
         if session is None and args.command != "help":
             print("nbcov is not measuring: run `%load_ext nbcov` or `nbcov.autoconfig()` first.")
             return None
-        return getattr(self, f"_cmd_{args.command}")(session, args)
+        from nbcov.errors import expected_errors, one_line
+
+        try:
+            return getattr(self, f"_cmd_{args.command}")(session, args)
+        except expected_errors() as exc:  # as the `nbcov` command says them; a bug still shows its traceback
+            print(f"%nbcov {args.command}: error: {one_line(exc)}", file=sys.stderr)
+            return None
 
     def _cmd_help(self, session: Session | None, args: argparse.Namespace) -> None:
         print(_PARSER.format_help())
@@ -184,7 +199,9 @@ class NbcovMagics(Magics):
 
     def _cmd_html(self, session: Session, args: argparse.Namespace) -> None:
         from nbcov import html, report
+        from nbcov.errors import not_a_file
 
+        not_a_file(args.directory, "%nbcov html")
         session.save()
         index = html.write_html(report.open_coverage(session.target), args.directory, show_contexts=True)
         print(f"nbcov: HTML report written to {index}")

@@ -17,7 +17,7 @@ from coverage.plugin import FileReporter
 from coverage.results import Analysis, Numbers, format_lines
 
 from nbcov import __version__
-from nbcov.cells import RecordError
+from nbcov.cells import RecordError, is_cell_name, record_tail
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.data import DataFileError, check_data_file
 
@@ -30,7 +30,9 @@ def open_coverage(data_file: str, config_file: str | bool = True) -> coverage.Co
     nbcov's own reports never need the user to configure the plugin; the user's configuration
     (exclusions, precision, other plugins) still applies.
     """
-    check_data_file(data_file)
+    for name in check_data_file(data_file).measured_files():
+        if is_cell_name(name):
+            record_tail(name, data_file)  # a damaged or hostile name (`..`) is refused, not followed
     cov = coverage.Coverage(data_file=data_file, config_file=config_file)
     plugins = list(cov.get_option("run:plugins") or [])
     if "nbcov" not in plugins:

@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import secrets
@@ -27,6 +28,7 @@ from nbformat.validator import get_validator
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from nbcov import session as kernel_env
+from nbcov.cells import STORE_DIRNAME
 from nbcov.htmlrender import strip_ansi
 from nbcov.kernel import CURRENT_PYTHON, kernel_manager
 
@@ -72,12 +74,19 @@ class NotebookResult:
 
 
 def find_notebooks(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The notebooks named, folders searched recursively (checkpoints left out); errors for the rest."""
+    """The notebooks named, folders searched recursively; errors for the rest.
+
+    Hidden folders below a named one are left out, as pytest leaves them out: `.ipynb_checkpoints/`,
+    `.git/`, and nbcov's own `.nbcov/`, whose `cells/x.ipynb/` record folders end in `.ipynb` too.
+    """
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            found += sorted(
+                p for p in path.rglob("*.ipynb")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])
+            )
         elif path.exists():
             found.append(path)
         else:
@@ -90,15 +99,24 @@ def read_notebook(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
         raw = json.loads(text)
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise NotebookError(f"{path}: cannot read the notebook: {exc.strerror or _first_line(exc)}") from exc
+    except UnicodeDecodeError as exc:
         raise NotebookError(f"{path}: cannot read the notebook: {_first_line(exc)}") from exc
     except ValueError as exc:
         raise NotebookError(f"{path}: not a notebook (not valid JSON): {_first_line(exc)}") from exc
+    except RecursionError as exc:
+        raise NotebookError(f"{path}: not a notebook (JSON nested too deeply to read)") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
         raise NotebookError(f"{path}: not a notebook (no nbformat version)")
+    if not isinstance(raw.get("nbformat_minor", 0), int):
+        raise NotebookError(f"{path}: not a valid notebook: nbformat_minor is not a number")
     # Validated against nbformat's schema as written, before nbformat converts it: conversion of a
     # malformed notebook fails with errors that say nothing about what is wrong.
-    validator = get_validator(version=raw["nbformat"], version_minor=raw.get("nbformat_minor", 0))
+    try:
+        validator = get_validator(version=raw["nbformat"], version_minor=raw.get("nbformat_minor", 0))
+    except ImportError:  # nbformat imports `nbformat.v<N>` for the version asked
+        validator = None
     if validator is None:
         raise NotebookError(f"{path}: unsupported nbformat version {raw['nbformat']}")
     errors = list(validator.iter_errors(raw))
@@ -310,6 +328,38 @@ async def run_all(
         return result
 
     return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(paths))))
+
+
+class RunLockedError(Exception):
+    """Another run writes the same data file."""
+
+
+@contextlib.contextmanager
+def run_lock(data_file: Path) -> Iterator[None]:
+    """Hold the data file for one run: its start deletes stale pieces and its end combines all pieces,
+    so a second run into the same data file would delete the first one's pieces in flight, or take
+    them into its own result. The second run is refused instead (an flock: released if the holder dies).
+    """
+    lock_path = data_file.parent / STORE_DIRNAME / f"{data_file.name}.run.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            raise RunLockedError(
+                f"another nbcov run (pid {holder}) is writing {data_file}; wait for it, or give this run "
+                "another --data-file"
+            ) from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def pieces_of(data_file: Path) -> list[Path]:
