@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,11 +58,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from nbcov import runner
 
-    pieces = runner.pieces_of(run_config.data_file)
+    # A half-written piece (a process killed while it saved) is left out, not the whole session's data.
+    pieces = runner.usable_pieces(
+        run_config.data_file, warn=lambda message: print(f"nbcov: warning: {message}", file=sys.stderr)
+    )
     if pieces:
         from nbcov.combine import combine
 
-        combine(run_config.data_file, pieces, append=True)
+        combine(run_config.data_file, pieces)  # as `nbcov run`: the data file is this session's data
 
 
 _CONFIG = pytest.StashKey["runner.RunConfig"]()
