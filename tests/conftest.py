@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import nbformat
 import pytest
@@ -107,3 +110,29 @@ def coverage_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.Comple
     if check and result.returncode != 0:
         raise AssertionError(f"coverage {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+T = TypeVar("T")
+
+
+def run_once(root: Path, key: str, produce: Callable[[], Any], load: Callable[[dict[str, Any]], T]) -> T:
+    """The result of an expensive run (a dataclass) that many tests read, made once per test session.
+
+    Under pytest-xdist the workers share `root`: the first worker to need `key` runs `produce`
+    (holding a lock) and saves the result as JSON; the others wait for it and `load` it. A run that
+    failed fails every test that needs it, naming the first failure.
+    """
+    outcome = root / f"{key}.json"
+    with open(root / f"{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            try:
+                result = produce()
+            except BaseException as exc:
+                outcome.write_text(json.dumps({"failed": repr(exc)}))
+                raise
+            outcome.write_text(json.dumps(dataclasses.asdict(result)))
+    saved = json.loads(outcome.read_text())
+    if "failed" in saved:
+        pytest.fail(f"the {key} run failed in an earlier test: {saved['failed']}")
+    return load(saved)

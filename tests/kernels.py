@@ -21,13 +21,17 @@ class LiveKernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
 
-    def run(self, code: str, cell_id: str | None = None, timeout: float = 60) -> dict[str, Any]:
+    def send(self, code: str, cell_id: str | None = None, *, stop_on_error: bool = True) -> str:
+        """Send an execute_request as JupyterLab does, without waiting for it; returns its msg_id."""
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": False, "stop_on_error": True}
+                   "allow_stdin": False, "stop_on_error": stop_on_error}
         metadata = {"cellId": cell_id} if cell_id else {}
         msg = self.kc.session.msg("execute_request", content, metadata=metadata)
         self.kc.shell_channel.send(msg)
-        msg_id = msg["header"]["msg_id"]
+        return str(msg["header"]["msg_id"])
+
+    def run(self, code: str, cell_id: str | None = None, timeout: float = 60) -> dict[str, Any]:
+        msg_id = self.send(code, cell_id)
         outputs: list[dict[str, Any]] = []
         while True:
             try:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -54,7 +53,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from conftest import nbcov_cli
+from conftest import nbcov_cli, run_once
 from kernels import LiveKernel
 from nbcov.kernel import kernel_manager
 
@@ -401,20 +400,7 @@ class Runs:
 
     def get(self, mode: str) -> ModeRun:
         if mode not in self.done:
-            outcome = self.root / f"{mode}.json"
-            with open(self.root / f"{mode}.lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not outcome.exists():
-                    try:
-                        run = self._run(mode)
-                    except BaseException as exc:
-                        outcome.write_text(json.dumps({"failed": repr(exc)}))
-                        raise
-                    outcome.write_text(json.dumps(dataclasses.asdict(run)))
-            saved = json.loads(outcome.read_text())
-            if "failed" in saved:
-                pytest.fail(f"the {mode} run failed in an earlier test: {saved['failed']}")
-            self.done[mode] = ModeRun.from_json(saved)
+            self.done[mode] = run_once(self.root, mode, lambda: self._run(mode), ModeRun.from_json)
         return self.done[mode]
 
     def _run(self, mode: str) -> ModeRun:

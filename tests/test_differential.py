@@ -41,7 +41,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import dataclasses
-import fcntl
 import json
 import os
 import re
@@ -56,7 +55,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import cells_by_index, make_notebook, report_json
+from conftest import cells_by_index, make_notebook, report_json, run_once
 from nbcov import engine
 
 CORPUS_DIR = Path(__file__).parent / "differential"
@@ -416,20 +415,7 @@ class Runs:
         key = (mode, core)
         if key not in self.done:
             folder = self.root / f"{mode}-{core}"
-            outcome = self.root / f"{mode}-{core}.json"
-            with open(self.root / f"{mode}-{core}.lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not outcome.exists():
-                    try:
-                        run = self._run(folder, mode)
-                    except BaseException as exc:
-                        outcome.write_text(json.dumps({"failed": repr(exc)}))
-                        raise
-                    outcome.write_text(json.dumps(dataclasses.asdict(run)))
-            saved = json.loads(outcome.read_text())
-            if "failed" in saved:
-                pytest.fail(f"the {mode}/{core} run failed in an earlier test: {saved['failed']}")
-            self.done[key] = Run.from_json(saved)
+            self.done[key] = run_once(self.root, f"{mode}-{core}", lambda: self._run(folder, mode), Run.from_json)
         return self.done[key]
 
     @staticmethod

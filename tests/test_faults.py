@@ -8,15 +8,12 @@ import fcntl
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from queue import Empty
-from typing import Any
 
 import nbformat
 import pytest
@@ -81,18 +78,6 @@ def lock_held(data_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def send(kernel: LiveKernel, code: str, cell_id: str | None = None) -> str:
-    """Send an execute_request without waiting for it (the test does something while it runs)."""
-    msg = kernel.kc.session.msg(
-        "execute_request",
-        {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
-         "stop_on_error": True},
-        metadata={"cellId": cell_id} if cell_id else {},
-    )
-    kernel.kc.shell_channel.send(msg)
-    return msg["header"]["msg_id"]
-
-
 def outputs_of(kernel: LiveKernel, msg_id: str, timeout: float = 60) -> str:
     """Everything the request printed or raised, once the kernel is idle again."""
     text = []
@@ -148,7 +133,7 @@ def test_an_interrupt_while_the_save_waits_for_the_lock(notebook: Path) -> None:
         kernel.run("%load_ext nbcov", "cell-1")
         kernel.run(FUNC, "cell-2")
         with lock_held(notebook.parent):
-            msg_id = send(kernel, "f(1)", "cell-3")
+            msg_id = kernel.send("f(1)", "cell-3")
             time.sleep(2)  # the cell is long over: the kernel waits for the lock in its save
             kernel.km.interrupt_kernel()
             time.sleep(0.5)
@@ -167,7 +152,7 @@ def test_sigterm_inside_the_save_neither_hangs_nor_blocks_other_kernels(notebook
         other.run("%load_ext nbcov", "cell-1")
         kernel.run("%load_ext nbcov", "cell-1")
         kernel.run(FUNC, "cell-2")
-        send(kernel, f"{SIGTERM_IN_LOCK}\nf(1)", "cell-3")
+        kernel.send(f"{SIGTERM_IN_LOCK}\nf(1)", "cell-3")
         code = wait_for_exit(kernel, 30)
         if code is None:
             kernel.km.provisioner.process.kill()
@@ -186,7 +171,7 @@ def test_sigterm_while_the_save_waits_for_the_lock(notebook: Path) -> None:
         kernel.run("%load_ext nbcov", "cell-1")
         kernel.run(FUNC, "cell-2")
         with lock_held(notebook.parent):
-            send(kernel, "f(1)", "cell-3")
+            kernel.send("f(1)", "cell-3")
             time.sleep(2)
             os.kill(kernel.km.provisioner.process.pid, signal.SIGTERM)
             time.sleep(0.5)
@@ -298,7 +283,7 @@ def test_a_kill_between_a_record_and_its_data_poisons_nothing(notebook: Path) ->
     with live_kernel(notebook) as kernel:
         for i, source in enumerate(["%load_ext nbcov", FUNC, "f(1)"], 1):
             kernel.run(source, f"cell-{i}")
-        send(kernel, f"{KILL_BEFORE_DATA}\nf(0)", "cell-4")
+        kernel.send(f"{KILL_BEFORE_DATA}\nf(0)", "cell-4")
         assert wait_for_exit(kernel, 30) == -signal.SIGKILL
         kernel.kc.stop_channels()
     assert len(list((notebook.parent / ".nbcov" / "cells").rglob("cell-4-*.json"))) == 1  # written, unused

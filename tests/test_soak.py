@@ -55,17 +55,6 @@ def drain(kernel: LiveKernel) -> None:
             kernel.kc.get_iopub_msg(timeout=0)
 
 
-def send(kernel: LiveKernel, code: str, cell_id: str | None) -> str:
-    msg = kernel.kc.session.msg(
-        "execute_request",
-        {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
-         "stop_on_error": False},
-        metadata={"cellId": cell_id} if cell_id else {},
-    )
-    kernel.kc.shell_channel.send(msg)
-    return msg["header"]["msg_id"]
-
-
 def reply_to(kernel: LiveKernel, msg_id: str, seconds: float) -> dict | None:
     """The kernel's reply to a request; None if the kernel died or did not answer in time."""
     deadline = time.monotonic() + seconds
@@ -89,7 +78,7 @@ def run_with_chaos(slot: Slot, cell_id: str, code: str, rng: random.Random) -> s
     assert kernel is not None
     if cell_id != NEW:
         slot.newest[cell_id] = (code, False)
-    msg_id = send(kernel, code, cell_id if cell_id != NEW else None)
+    msg_id = kernel.send(code, cell_id if cell_id != NEW else None, stop_on_error=False)
     action = rng.choices(["none", "SIGINT", "SIGTERM", "SIGKILL"], weights=[55, 35, 5, 5])[0]
     if action != "none":
         time.sleep(rng.uniform(0, 0.06))  # the cell runs ~1 ms, its save ~10 ms: both get hit
@@ -99,7 +88,7 @@ def run_with_chaos(slot: Slot, cell_id: str, code: str, rng: random.Random) -> s
     # its own code around the cell: then a second request tells a kernel that lives from one that hangs.
     reply = reply_to(kernel, msg_id, 5 if action == "SIGINT" else REPLY_WITHIN)
     if reply is None and action == "SIGINT" and process.poll() is None:
-        assert reply_to(kernel, send(kernel, "pass", None), REPLY_WITHIN), "the kernel hangs after SIGINT"
+        assert reply_to(kernel, kernel.send("pass", None, stop_on_error=False), REPLY_WITHIN), "the kernel hangs after SIGINT"
     elif reply is None:
         assert process.poll() is not None or action in ("SIGTERM", "SIGKILL"), f"the kernel hangs ({action})"
     elif reply["content"]["status"] == "ok" and cell_id == NEW:
