@@ -504,7 +504,9 @@ def test_jupyterlab_end_to_end(browser: Browser, servers: dict[str, JupyterServe
             for key in ("source", "executed_lines", "missing_lines", "cell_id"):
                 assert after[index][key] == cell[key], (index, key, cell[key], after[index][key])
         assert after[0] == edited[0], "module and total numbers changed"
-        assert after[13]["execution_count"] == 2, after[13]  # the new kernel saved into the same data file
+        # `%nbcov who` (cell 13), run in the new kernel, answered from the same data file; like `%load_ext
+        # nbcov` it is nbcov's own magic, never a measured cell.
+        assert 13 not in after, after[13]
         assert f"{NOTEBOOK}::test_windiest" in who, who
 
     with steps("save the notebook"):

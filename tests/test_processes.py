@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import coverage
 import pytest
+from coverage.exceptions import DataError
 
 from conftest import cells_by_index, make_notebook, nbcov_cli, report_json
 from kernels import LiveKernel
@@ -177,8 +179,23 @@ def test_a_python_started_with_the_child_configuration_saves_its_workers(tmp_pat
     assert pieces
     lines: set[int] = set()
     for piece in pieces:
-        data = coverage.CoverageData(str(piece))
-        data.read()  # a half-written piece would not read
+        data = _read_when_written(piece)  # a half-written piece would never read
         lines |= set(data.lines(str(tmp_path / "helper.py")) or [])
     assert lines == {1, 2, 3, 4}
+
+
+def _read_when_written(piece: Path, wait: float = 30) -> coverage.CoverageData:
+    """A piece, once the process writing it is done: the forkserver and resource tracker processes
+    outlive the script that started them (they leave when it has gone), and save on their way out."""
+    deadline = time.monotonic() + wait
+    while True:
+        data = coverage.CoverageData(str(piece))
+        try:
+            data.read()
+            data.measured_files()
+            return data
+        except DataError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
