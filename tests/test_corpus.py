@@ -453,10 +453,7 @@ MOVED_DATA = (
     "ipytest's coverage opens .coverage, so a live kernel moves nbcov's data to .coverage-nbcov and says so "
     "in one stderr line (README, Other coverage tools in the kernel); the corpus reads .coverage only"
 )
-FORKSERVER_RACE = (
-    "a forkserver worker terminated by `with Pool()` right after its tasks sometimes leaves without "
-    "saving (a race, seen without coverage.py's debug output only)"
-)
+FORKSERVER_RACE = "the lines a forkserver pool's workers ran are sometimes missing (a race; README, Limitations)"
 LIVE_NEW_PYTHONS = (
     "a live kernel measures new Pythons only with `patch = subprocess` in the user's configuration "
     "(nbcov run and pytest --nbcov always do)"

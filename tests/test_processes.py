@@ -67,10 +67,10 @@ def _numbers(cell: dict[str, Any]) -> tuple[Any, ...]:
     return cell["executed_lines"], cell["missing_lines"], cell["summary"]["num_statements"]
 
 
-#: A known race, not a fixed outcome: a forkserver worker that `with Pool()` terminates right after its
-#: tasks sometimes leaves without saving (README, Limitations). Loose: it passes most runs.
+#: A known race, not a fixed outcome: the lines a forkserver pool's workers ran are sometimes missing
+#: from their pieces (README, Limitations). Loose: it passes most runs.
 FORKSERVER_RACE = pytest.mark.xfail(
-    strict=False, raises=AssertionError, reason="forkserver worker terminated by the pool sometimes leaves unsaved"
+    strict=False, raises=AssertionError, reason="a forkserver pool's worker lines are sometimes missing"
 )
 
 
