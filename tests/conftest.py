@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -9,7 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import nbformat
@@ -136,3 +137,16 @@ def run_once(root: Path, key: str, produce: Callable[[], Any], load: Callable[[d
     if "failed" in saved:
         pytest.fail(f"the {key} run failed in an earlier test: {saved['failed']}")
     return load(saved)
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, options: str) -> Iterator[None]:
+    """A tmpfs mounted at `where` for the block (`ro` or a small `size`): real conditions that stop root,
+    which chmod does not. The test is skipped where mounting is not allowed."""
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {mounted.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NBCOV, make_notebook, nbcov_cli, report_json
+from conftest import NBCOV, make_notebook, nbcov_cli, report_json, tmpfs
 from kernels import LiveKernel
 from nbcov import runner
 from nbcov.cells import CellRecord, RecordError, load_record
@@ -37,13 +37,8 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A read-only filesystem (a tmpfs mounted `ro`): unlike chmod, it stops root, as these tests run."""
     where = tmp_path_factory.mktemp("ro")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(where, "ro,size=1m"):
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
 
 
 def _record(folder: Path) -> Path:

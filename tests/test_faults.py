@@ -4,7 +4,6 @@ that turns measurement off. Each is caused for real (a real signal, a real full 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -20,7 +19,7 @@ import pytest
 from coverage import CoverageData
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import cells_by_index, make_notebook, nbcov_cli, report_json
+from conftest import cells_by_index, make_notebook, nbcov_cli, report_json, tmpfs
 from kernels import LiveKernel
 from nbcov import data, engine
 from nbcov.cells import CellRecord, CellStore, load_record, sibling_versions
@@ -68,14 +67,8 @@ def live_kernel(nb: Path) -> Iterator[LiveKernel]:
 @contextlib.contextmanager
 def lock_held(data_dir: Path) -> Iterator[None]:
     """Hold the data file's writer lock from the test process: a kernel's save then waits inside it."""
-    lock = data_dir / ".nbcov" / "lock"
-    lock.parent.mkdir(exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with data.locked(data_dir / ".coverage"):
+        yield
 
 
 def outputs_of(kernel: LiveKernel, msg_id: str, timeout: float = 60) -> str:
@@ -232,13 +225,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MB file system of its own (tmpfs), which the test fills up."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(mount, "size=2m"):
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(folder: Path) -> Path:
