@@ -32,7 +32,7 @@ from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from conftest import CLASSIFY, NBCOV, execute_notebook, make_notebook, nbcov_cli, report_json
 from nbcov.cells import CellRecord, CellStore
 from nbcov.data import TRACER_NAME
-from nbcov.htmlstate import STATE_FILE
+from nbcov.html.state import STATE_FILE
 
 # One kernel run and one browser for the whole module: under pytest-xdist, keep the module on one
 # worker (`--dist loadgroup`; with `--dist loadfile` this holds anyway).
@@ -659,7 +659,7 @@ def test_tokenizing_once_changes_nothing_coverage_sees() -> None:
     import coverage.phystokens
     from coverage.phystokens import source_token_lines
 
-    from nbcov.htmldata import tokenized_once
+    from nbcov.html.data import tokenized_once
 
     originals = (coverage.parser.generate_tokens, coverage.phystokens.generate_tokens)
     sources = [Path(m.__file__).read_text() for m in (textwrap, json.decoder, shutil)] + [

@@ -1,6 +1,6 @@
 """What an HTML report was made from: `nbcov-html.db` in its folder, so the next run redoes only what changed.
 
-Per measured file: the fingerprint of its inputs (`htmldata.fingerprints`) and its entry (numbers,
+Per measured file: the fingerprint of its inputs (`data.fingerprints`) and its entry (numbers,
 rendered source, where it sits). Per page: a hash of everything it was made from, its row of the
 index, and for a notebook the Markdown and unmeasured code it rendered. A run that finds a file's
 fingerprint unchanged reuses its entry; a page whose hash is unchanged is neither rendered nor

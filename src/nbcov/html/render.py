@@ -2,7 +2,7 @@
 
 Everything a user wrote (cell source, markdown, outputs, test names, file paths) reaches the page
 only through `esc`/`esc_code` here or through the sanitizing Markdown and output renderers in
-`htmlnotebook.py`. Pages load no remote resource and run no inline script: their
+`notebook.py`. Pages load no remote resource and run no inline script: their
 Content-Security-Policy allows only the report's own CSS and JavaScript files and `data:` images.
 """
 

@@ -8,15 +8,15 @@ The report is a folder: `index.html`, one page per notebook and per measured mod
 JavaScript file. It opens from disk with no server and no network, and its pages forbid remote loads
 (Content-Security-Policy). The same data gives byte-identical files.
 
-It is incremental: `nbcov-html.db` in the folder (`htmlstate`) keeps, per measured file, a
+It is incremental: `nbcov-html.db` in the folder (`state`) keeps, per measured file, a
 fingerprint of what its part of the report was made from (its data rows, its cell record or source
 file) with the numbers and the rendered source, and per page a hash of its inputs and its index row.
 A file whose fingerprint is unchanged is not analysed again, and a page whose inputs are unchanged
 is not written again. Large reports are analysed by this process and forked ones together (`_analyse`).
 
-Modules: `htmldata` (coverage.py's analysis of one file -> an entry), `htmlrender` (escaping, source
-lines, index and module pages), `htmlnotebook` (notebook files, Markdown, outputs, notebook pages),
-`htmlstate` (the incremental state), `htmlfiles/` (the CSS and JavaScript).
+Modules: `data` (coverage.py's analysis of one file -> an entry), `render` (escaping, source
+lines, index and module pages), `notebook` (notebook files, Markdown, outputs, notebook pages),
+`state` (the incremental state), `files/` (the CSS and JavaScript).
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ from nbcov import __version__
 from nbcov import parser as cellparser
 from nbcov.cells import RecordError, is_cell_name, load_record
 from nbcov.data import DataFileError
-from nbcov.htmldata import ENTRY_FORMAT, Entry, analyse_all, fingerprints, notebook_path, numbers, report_files
-from nbcov.htmlnotebook import NotebookCell, cache_key, markdown_snippets, notebook_page, parse_notebook, read_bytes
-from nbcov.htmlrender import Assets, Page, Row, index_page, module_page
-from nbcov.htmlstate import STATE_FORMAT, PageRecord, ReportState
+from nbcov.html.data import ENTRY_FORMAT, Entry, analyse_all, fingerprints, notebook_path, numbers, report_files
+from nbcov.html.notebook import NotebookCell, cache_key, markdown_snippets, notebook_page, parse_notebook, read_bytes
+from nbcov.html.render import Assets, Page, Row, index_page, module_page
+from nbcov.html.state import STATE_FORMAT, PageRecord, ReportState
 
 DEFAULT_TITLE = "Coverage report"
-ASSET_DIR = Path(__file__).with_name("htmlfiles")
+ASSET_DIR = Path(__file__).with_name("files")
 
 #: The names of the files a report writes (pages and assets), the only ones it ever deletes.
 _OURS = re.compile(r"[A-Za-z0-9_-]+\.html|nbcov_[0-9a-f]+\.(css|js)")
@@ -504,8 +504,8 @@ def _code_version() -> str:
     """A hash of the code that renders the report: cached pages never outlive a change to it."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("html.py", "htmldata.py", "htmlnotebook.py", "htmlrender.py", "htmlstate.py", "parser.py", "cov_plugin.py"):
-        h.update((here / name).read_bytes())
+    for path in sorted(here.glob("*.py")) + [here.parent / "parser.py", here.parent / "cov_plugin.py"]:
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -23,7 +23,7 @@ from coverage.results import Numbers
 from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String
 
 from nbcov.cells import digest, read_file
-from nbcov.htmlrender import (
+from nbcov.html.render import (
     Page,
     cell_head,
     esc,

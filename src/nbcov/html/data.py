@@ -28,7 +28,7 @@ from coverage.results import Analysis, Numbers
 from nbcov import coverage_internals
 from nbcov.cells import STORE_DIRNAME, read_file, record_places
 from nbcov.cov_plugin import CellFileReporter, display_record
-from nbcov.htmlrender import code_lines, summary
+from nbcov.html.render import code_lines, summary
 
 #: Bumped whenever an entry's shape or its fragment's markup changes: old entries are not reused.
 ENTRY_FORMAT = 1
