@@ -29,8 +29,8 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from nbcov import session as kernel_env
 from nbcov.cells import STORE_DIRNAME
-from nbcov.html.render import strip_ansi
 from nbcov.kernel import CURRENT_PYTHON, kernel_manager
+from nbcov.text import strip_ansi
 
 
 class NotebookError(Exception):

@@ -33,10 +33,10 @@ from nbcov.html.render import (
     page,
     plain_lines,
     side_panel,
-    strip_ansi,
     tokens_html,
 )
 from nbcov.parser import nothing_to_measure
+from nbcov.text import strip_ansi
 
 if TYPE_CHECKING:  # imported when first needed: ~0.07 s that a report without Markdown never pays
     from markdown_it import MarkdownIt

@@ -46,15 +46,6 @@ def clean(text: str) -> str:
     return _INVISIBLE.sub("\ufffd", text) if _INVISIBLE.search(text) else text
 
 
-#: Terminal colour and cursor sequences, as ipykernel puts them in tracebacks and tools in their output.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-
-
-def strip_ansi(text: str) -> str:
-    """Text without terminal escape sequences: for pages, logs and files, where they are noise."""
-    return _ANSI.sub("", text) if "\x1b" in text else text
-
-
 def esc(text: Any) -> str:
     """Escape for HTML text and quoted attribute values."""
     text = str(text)
