@@ -12,18 +12,28 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from nbcov.report import FileResult, Results
+from nbcov.report import FileResult, LineStatus, Results, line_statuses
 
-# Status of a line: marker (as `coverage annotate`), label, inline style.
-_STATUS = {
-    "covered": (">", "run", "background:rgba(46,160,67,0.16);"),
-    "missed": ("!", "missed", "background:rgba(248,81,73,0.28);"),
-    "partial": ("~", "partial branch", "background:rgba(210,153,34,0.30);"),
-    "excluded": ("-", "excluded", "opacity:0.55;"),
-    "not-measured": ("?", "not measured", "opacity:0.55;font-style:italic;"),
-    "blank": (" ", "", ""),
+
+@dataclasses.dataclass(frozen=True)
+class _Look:
+    """How a line status is shown: CSS class suffix, marker (as `coverage annotate`), label, inline style, colour."""
+
+    css: str
+    marker: str
+    label: str
+    style: str
+    ansi: str
+
+
+_LOOK: dict[LineStatus | None, _Look] = {
+    LineStatus.RUN: _Look("covered", ">", "run", "background:rgba(46,160,67,0.16);", "\033[32m"),
+    LineStatus.MISSED: _Look("missed", "!", "missed", "background:rgba(248,81,73,0.28);", "\033[31m"),
+    LineStatus.PARTIAL: _Look("partial", "~", "partial branch", "background:rgba(210,153,34,0.30);", "\033[33m"),
+    LineStatus.EXCLUDED: _Look("excluded", "-", "excluded", "opacity:0.55;", "\033[2m"),
+    LineStatus.NOT_MEASURED: _Look("not-measured", "?", "not measured", "opacity:0.55;font-style:italic;", "\033[2m"),
+    None: _Look("blank", " ", "", "", ""),
 }
-_ANSI = {"covered": "\033[32m", "missed": "\033[31m", "partial": "\033[33m", "excluded": "\033[2m", "not-measured": "\033[2m"}
 _RESET = "\033[0m"
 # No var(): JupyterLab's sanitizer drops style values that use it in untrusted notebooks.
 _MONO = "font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;"
@@ -41,7 +51,7 @@ class FileView:
     partial_branches: int
     percent: float
     percent_display: str
-    lines: list[tuple[int, str, str]]  # (number, status, text)
+    lines: list[tuple[int, LineStatus | None, str]]  # (number, status, text)
     explanations: dict[int, list[str]]  # line -> missed branches in words
     tests: dict[int, list[str]]  # line -> tests that ran it
 
@@ -53,24 +63,9 @@ class FileView:
 def file_view(result: FileResult, contexts: Mapping[int, Sequence[str]] | None = None) -> FileView:
     """Per-line status of one file, from coverage.py's analysis."""
     fr, analysis = result.reporter, result.analysis
-    not_measured = set(getattr(fr, "not_measured", ()))
-    missing_arcs = analysis.missing_branch_arcs() if analysis.has_arcs else {}
-    statements, missing, excluded = analysis.statements, analysis.missing, analysis.excluded
-    lines = []
-    for number, text in enumerate(fr.source().splitlines(), start=1):
-        if number in not_measured:
-            status = "not-measured"
-        elif number in excluded:
-            status = "excluded"
-        elif number in missing:
-            status = "missed"
-        elif number in missing_arcs:
-            status = "partial"
-        elif number in statements:
-            status = "covered"
-        else:
-            status = "blank"
-        lines.append((number, status, text))
+    statuses = line_statuses(analysis, fr)
+    status_of, missing_arcs = statuses.by_line, statuses.missing_arcs
+    lines = [(number, status_of.get(number), text) for number, text in enumerate(fr.source().splitlines(), start=1)]
     explanations = {
         line: [fr.missing_arc_description(line, dest, analysis.arcs_executed) for dest in sorted(dests)]
         for line, dests in missing_arcs.items()
@@ -166,15 +161,15 @@ class InlineReport:
         summary += ")"
         lines = []
         for number, status, text in view.lines:
-            marker, label, style = _STATUS[status]
-            title = label
+            look = _LOOK[status]
+            title = look.label
             if number in view.explanations:
                 title += ": " + "; ".join(view.explanations[number])
             if number in view.tests:
                 title += " — ran by: " + ", ".join(view.tests[number])
             lines.append(
-                f'<div class="nbcov-line nbcov-{status}" title="{_e(title)}" style="white-space:pre;{style}">'
-                f'<span style="opacity:0.6;">{number:>4} {marker} </span>{_e(text) or " "}</div>'
+                f'<div class="nbcov-line nbcov-{look.css}" title="{_e(title)}" style="white-space:pre;{look.style}">'
+                f'<span style="opacity:0.6;">{number:>4} {look.marker} </span>{_e(text) or " "}</div>'
             )
         notes = []
         for number in sorted(view.explanations):
@@ -224,10 +219,10 @@ class InlineReport:
             if view.is_cell and view.incomplete:
                 out += ["", f"{view.label} — {view.percent_display}%"]
                 for number, status, text in view.lines:
-                    marker = _STATUS[status][0]
-                    line = f"{number:>4} {marker} {text}"
-                    if self.color and status in _ANSI:
-                        line = f"{_ANSI[status]}{line}{_RESET}"
+                    look = _LOOK[status]
+                    line = f"{number:>4} {look.marker} {text}"
+                    if self.color and look.ansi:
+                        line = f"{look.ansi}{line}{_RESET}"
                     if number in view.explanations:
                         line += "   # " + "; ".join(view.explanations[number])
                     out.append(line)

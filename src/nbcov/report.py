@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import json
 import os
@@ -42,6 +43,48 @@ def open_coverage(data_file: str, config_file: str | bool = True) -> coverage.Co
     except CoverageException as exc:
         raise DataFileError(f"{data_file} is not a usable coverage data file: {exc}") from exc
     return cov
+
+
+class LineStatus(enum.Enum):
+    """What a line of a measured file is in every nbcov report (text/JSON, inline, HTML).
+
+    A line with none of these (blank, a comment, a continuation of a statement) has no status.
+    """
+
+    RUN = "run"
+    MISSED = "missed"
+    PARTIAL = "partial"  # run, but a branch from it was never taken
+    EXCLUDED = "excluded"
+    NOT_MEASURED = "not measured"  # ran before measurement began: coverage.py counts it as excluded
+
+
+@dataclasses.dataclass(frozen=True)
+class LineStatuses:
+    """The status of each line of one file that has one, and the branches its partial lines never took."""
+
+    by_line: dict[int, LineStatus]
+    missing_arcs: dict[int, list[int]]
+
+    def lines(self, status: LineStatus) -> list[int]:
+        return sorted(n for n, s in self.by_line.items() if s is status)
+
+
+def line_statuses(analysis: Analysis, reporter: FileReporter) -> LineStatuses:
+    """Each line's status from coverage.py's analysis: the one classification all reports share.
+
+    When a line is in several of coverage.py's sets, the first of not measured, excluded, missed,
+    partial, run wins: a cell's lines that ran before measuring are excluded in coverage.py's
+    analysis but must read "not measured", and an excluded or missed line is never partial.
+    """
+    missing_arcs = analysis.missing_branch_arcs() if analysis.has_arcs else {}
+    # Lowest precedence first: each later set overrides what an earlier one said of a line.
+    by_line = dict.fromkeys(analysis.statements, LineStatus.RUN)
+    by_line.update(dict.fromkeys(missing_arcs, LineStatus.PARTIAL))
+    by_line.update(dict.fromkeys(analysis.missing, LineStatus.MISSED))
+    by_line.update(dict.fromkeys(analysis.excluded, LineStatus.EXCLUDED))
+    if isinstance(reporter, CellFileReporter):
+        by_line.update(dict.fromkeys(reporter.not_measured, LineStatus.NOT_MEASURED))
+    return LineStatuses(by_line, missing_arcs)
 
 
 @dataclasses.dataclass
@@ -108,7 +151,7 @@ def build(cov: coverage.Coverage, morfs: Sequence[str] | None = None) -> dict[st
     modules: dict[str, Any] = {}
     for result in results.files:
         if result.is_cell:
-            cells.append(_cell_entry(result.reporter, result.entry))
+            cells.append(_cell_entry(result.reporter, result.entry, line_statuses(result.analysis, result.reporter)))
         else:
             modules[result.reporter.relative_filename()] = result.entry
     cells.sort(key=lambda c: (c["notebook"] or "", c["cell_index"] or 0, c["execution_count"] or 0))
@@ -130,7 +173,7 @@ def _unconfigured_plugin_message(plugin: str) -> str:
     )
 
 
-def _cell_entry(fr: Any, entry: dict[str, Any]) -> dict[str, Any]:
+def _cell_entry(fr: Any, entry: dict[str, Any], statuses: LineStatuses) -> dict[str, Any]:
     record = display_record(fr.record, fr.filename)
     cell = {
         "name": record.label(),
@@ -143,8 +186,8 @@ def _cell_entry(fr: Any, entry: dict[str, Any]) -> dict[str, Any]:
     }
     cell.update(entry)
     # coverage.py counts not-measured lines as excluded; nbcov's schema tells them apart.
-    cell["not_measured_lines"] = sorted(fr.not_measured)
-    cell["excluded_lines"] = [n for n in entry["excluded_lines"] if n not in fr.not_measured]
+    cell["not_measured_lines"] = statuses.lines(LineStatus.NOT_MEASURED)
+    cell["excluded_lines"] = statuses.lines(LineStatus.EXCLUDED)
     return cell
 
 
@@ -214,4 +257,7 @@ def load_report(data_file: str, config_file: str | bool = True) -> dict[str, Any
     return build(open_coverage(data_file, config_file))
 
 
-__all__ = ["DataFileError", "RecordError", "build", "load_report", "open_coverage", "write_json", "write_text"]
+__all__ = [
+    "DataFileError", "LineStatus", "LineStatuses", "RecordError", "build", "line_statuses", "load_report", "open_coverage",
+    "write_json", "write_text",
+]

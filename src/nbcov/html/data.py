@@ -29,6 +29,7 @@ from nbcov import coverage_internals
 from nbcov.cells import STORE_DIRNAME, read_file, record_places
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.html.render import code_lines, summary
+from nbcov.report import LineStatus, line_statuses
 
 #: Bumped whenever an entry's shape or its fragment's markup changes: old entries are not reused.
 ENTRY_FORMAT = 1
@@ -165,10 +166,10 @@ def analyse(cov: coverage.Coverage, name: str, show_contexts: bool) -> Entry | N
 def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: bool) -> Entry:
     data = cov.get_data()
     has_arcs = data.has_arcs()
-    not_measured: set[int] = set(fr.not_measured) if isinstance(fr, CellFileReporter) else set()
+    statuses = line_statuses(analysis, fr)
+    status_of, missing_arcs = statuses.by_line, statuses.missing_arcs
     parser = getattr(fr, "parser", None)
     multiline: dict[int, int] = dict(getattr(parser, "multiline_map", None) or {})
-    missing_arcs = analysis.missing_branch_arcs() if has_arcs else {}
     branch_stats = analysis.branch_stats() if has_arcs else {}
     arcs_executed = analysis.arcs_executed if has_arcs else []
     by_line = data.contexts_by_lineno(analysis.filename) if show_contexts else {}
@@ -179,35 +180,21 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
     lines: list[tuple[str, list[tuple[str, str]], str, list[str], list[int]]] = []
     missed: list[list[Any]] = []
     for lineno, tokens in enumerate(fr.source_token_lines(), start=1):
-        status = ""
         notes: list[str] = []
-        if lineno in not_measured:
-            status = "nm"
-        elif lineno in analysis.excluded:
-            status = "exc"
-        elif lineno in analysis.missing:
-            status = "mis"
-        elif has_arcs and lineno in missing_arcs:
-            status = "par"
-            targets = missing_arcs[lineno]
-            if len(targets) == branch_stats[lineno][0]:
-                notes.append(f"line {lineno} didn't jump anywhere: it always raised an exception.")
-            else:
-                notes += [fr.missing_arc_description(lineno, b, arcs_executed) for b in targets]
-        elif lineno in analysis.statements:
-            status = "run"
-        elif (first := multiline.get(lineno)) is not None and first != lineno:
+        line_status = status_of.get(lineno)
+        if line_status is not None:
+            status = _CSS_CLASS[line_status]
+            if line_status is LineStatus.PARTIAL:
+                targets = missing_arcs[lineno]
+                if len(targets) == branch_stats[lineno][0]:
+                    notes.append(f"line {lineno} didn't jump anywhere: it always raised an exception.")
+                else:
+                    notes += [fr.missing_arc_description(lineno, b, arcs_executed) for b in targets]
+        elif (first := multiline.get(lineno)) is not None and first != lineno and first in status_of:
             # A continuation line of a statement takes that statement's status, drawn lighter.
-            if first in not_measured:
-                status = "nm c"
-            elif first in analysis.excluded:
-                status = "exc c"
-            elif first in analysis.missing:
-                status = "mis c"
-            elif has_arcs and first in missing_arcs:
-                status = "par c"
-            elif first in analysis.statements:
-                status = "run c"
+            status = _CSS_CLASS[status_of[first]] + " c"
+        else:
+            status = ""
         if status in ("mis", "par"):
             missed.append([lineno, status])
         ctx: list[int] = []
@@ -246,6 +233,16 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
     else:
         entry.update(kind="module", label=fr.relative_filename())
     return entry
+
+
+#: A line status as the pages' CSS classes name it (`files/nbcov.css`, `files/nbcov.js`).
+_CSS_CLASS = {
+    LineStatus.RUN: "run",
+    LineStatus.MISSED: "mis",
+    LineStatus.PARTIAL: "par",
+    LineStatus.EXCLUDED: "exc",
+    LineStatus.NOT_MEASURED: "nm",
+}
 
 
 def _short_note(lineno: int, target: int) -> str:
