@@ -112,7 +112,7 @@ def test_the_json_inline_and_html_reports_say_the_same_of_every_line(tmp_path: P
         cov = report.open_coverage(str(data_dir / ".coverage"), config_file=False)
         entry = html_entry(cov, result.name, show_contexts=False)
         assert entry is not None
-        shown = {n: c for c, n in re.findall(r'<p class="l ?([a-z ]*)" id="\x00L(\d+)"', entry["fragment"])}
+        shown = {n: c for c, n in re.findall(r'<p class="l ?([a-z ]*)" id="\x00L(\d+)"', entry.fragment)}
         for lineno in range(1, len(view.lines) + 1):
             # A continuation line is drawn in its statement's status ("... c"): module line 5.
             assert shown[str(lineno)].removesuffix(" c") == css[expected.get(lineno, expected.get(lineno - 1))], lineno

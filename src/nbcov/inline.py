@@ -212,7 +212,10 @@ class InlineReport:
         )
         total = ["TOTAL", *map(str, nums), t["percent_covered_display"] + "%"]
         widths = [max(len(r[i]) for r in [header, *rows, total]) for i in range(len(header))]
-        fmt = lambda r: "  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])])  # noqa: E731
+
+        def fmt(r: list[str]) -> str:
+            return "  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])])
+
         rule = "-" * len(fmt(header))
         out = [self.heading, fmt(header), rule, *map(fmt, rows), rule, fmt(total)]
         for view in self.views:

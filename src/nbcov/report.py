@@ -35,7 +35,7 @@ def open_coverage(data_file: str, config_file: str | bool = True) -> coverage.Co
         if is_cell_name(name):
             record_tail(name, data_file)  # a damaged or hostile name (`..`) is refused, not followed
     cov = coverage.Coverage(data_file=data_file, config_file=config_file)
-    plugins = list(cov.get_option("run:plugins") or [])
+    plugins = list(cov.config.plugins)
     if "nbcov" not in plugins:
         cov.set_option("run:plugins", [*plugins, "nbcov"])
     try:

@@ -45,7 +45,7 @@ from nbcov import __version__
 from nbcov import parser as cellparser
 from nbcov.cells import RecordError, is_cell_name, load_record
 from nbcov.data import DataFileError
-from nbcov.html.data import ENTRY_FORMAT, Entry, analyse_all, fingerprints, notebook_path, numbers, report_files
+from nbcov.html.data import ENTRY_FORMAT, Entry, Stub, analyse_all, fingerprints, notebook_path, numbers, report_files
 from nbcov.html.notebook import NotebookCell, cache_key, markdown_snippets, notebook_page, parse_notebook, read_bytes
 from nbcov.html.render import Assets, Page, Row, index_page, module_page
 from nbcov.html.state import STATE_FORMAT, PageRecord, ReportState
@@ -161,11 +161,11 @@ class _Report:
     def _write(self, files: list[str], assets: dict[str, str], data_file: str) -> Path:
         state = self.state
         self.fps: dict[str, str | None] | None = None
-        self.ahead: dict[str, tuple[bytes | None, str, list[NotebookCell] | None, str]] = {}
+        self.ahead: dict[str | None, tuple[bytes | None, str, list[NotebookCell] | None, str]] = {}
         self.snippets_ahead: dict[str, str] = {}
         if state.stubs:  # what changed decides what is analysed
             self.fps = fingerprints(self.cov, files, self.search_dirs)
-            todo = [f for f in files if self.fps[f] is None or state.stubs.get(f, {}).get("fp") != self.fps[f]]
+            todo = [f for f in files if self.fps[f] is None or f not in state.stubs or state.stubs[f].fp != self.fps[f]]
         else:  # nothing to reuse: every file is analysed, and its fingerprint can wait
             todo = list(files)
         try:
@@ -175,12 +175,12 @@ class _Report:
         fps = self.fps if self.fps is not None else fingerprints(self.cov, files, self.search_dirs)
 
         # What is known of every file: its fresh entry, or the columns the state keeps of its last one.
-        stubs: list[Entry] = []
+        stubs: list[Stub] = []
         for name in files:
             entry = self.fresh[name] if name in self.fresh else state.stubs[name]
             if entry is None:
                 continue  # coverage.py would skip it too (`ignore_errors`)
-            entry["fp"] = fps[name]
+            entry.fp = fps[name]
             stubs.append(entry)
 
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -195,8 +195,8 @@ class _Report:
         for stale in state.old_files - set(self.pages) - set(assets.values()):
             if _OURS.fullmatch(stale) and stale != "index.html":
                 (self.directory / stale).unlink(missing_ok=True)
-        fresh = [e for e in self.fresh.values() if e is not None and e["fp"] is not None]
-        state.save(fresh, {e["name"] for e in stubs if e["fp"] is not None}, self.pages, sorted(assets.values()))
+        fresh = [e for e in self.fresh.values() if e is not None and e.fp is not None]
+        state.save(fresh, {e.name for e in stubs if e.fp is not None}, self.pages, sorted(assets.values()))
         return index
 
     def _ahead(self, files: list[str]) -> None:
@@ -222,10 +222,10 @@ class _Report:
             self.ahead[path] = (raw, problem, cells, parse_problem)
             self.snippets_ahead.update(markdown_snippets(cells or []))
 
-    def _full(self, stubs: list[Entry]) -> list[Entry]:
+    def _full(self, stubs: list[Stub]) -> list[Entry]:
         """The complete entries behind `stubs`: fresh ones as they are, the others from the state file."""
-        stored = self.state.entries(e["name"] for e in stubs if e["name"] not in self.fresh)
-        return [self.fresh.get(e["name"]) or {**stored[e["name"]], "fp": e["fp"]} for e in stubs]
+        stored = self.state.entries(e.name for e in stubs if e.name not in self.fresh)
+        return [self.fresh.get(e.name) or dataclasses.replace(stored[e.name], fp=e.fp) for e in stubs]
 
     def _fresh_page(self, filename: str, key: str) -> PageRecord | None:
         """The state's record of a page whose inputs are unchanged and whose file is still there."""
@@ -236,8 +236,7 @@ class _Report:
 
     def _check_plugin(self, files: list[str]) -> None:
         if any(is_cell_name(f) for f in files):
-            plugins = list(self.cov.get_option("run:plugins") or [])
-            if "nbcov" not in plugins:
+            if "nbcov" not in self.cov.config.plugins:
                 from nbcov.report import _unconfigured_plugin_message
 
                 raise DataFileError(_unconfigured_plugin_message("nbcov.NbcovPlugin"))
@@ -247,16 +246,16 @@ class _Report:
 
     # -- pages -------------------------------------------------------------------------------------
 
-    def _notebook_pages(self, stubs: list[Entry], common: Page) -> list[Row]:
-        groups: dict[str | None, list[Entry]] = {}
+    def _notebook_pages(self, stubs: list[Stub], common: Page) -> list[Row]:
+        groups: dict[str | None, list[Stub]] = {}
         for entry in stubs:
-            if entry["kind"] == "cell":
-                groups.setdefault(entry.get("notebook_path"), []).append(entry)
+            if entry.kind == "cell":
+                groups.setdefault(entry.notebook_path, []).append(entry)
         if self.only is not None:
             groups = {k: v for k, v in groups.items() if k is not None and os.path.realpath(k) in self.only}
-            for path in sorted(self.only):
-                if path not in {os.path.realpath(k) for k in groups if k}:
-                    groups[path] = []
+            for wanted in sorted(self.only):
+                if wanted not in {os.path.realpath(k) for k in groups if k}:
+                    groups[wanted] = []
         rows = []
         names: set[str] = set()
         for path in sorted(groups, key=lambda p: (p is None, self._shown(p, groups[p]))):
@@ -264,13 +263,13 @@ class _Report:
             shown = self._shown(path, cells)
             filename = _unique(("ipython_session" if path is None else _page_name(shown)) + ".html", names)
             raw, problem, nb_cells, parse_problem = self.ahead.get(path) or (*read_bytes(path), None, "")
-            inputs = [(e["name"], e["fp"]) for e in cells]
+            inputs = [(e.name, e.fp) for e in cells]
             key = cache_key(self.state.settings, "notebook", shown, path, hashlib.sha256(raw).hexdigest() if raw is not None else None, problem, inputs)
-            record = None if None in (e["fp"] for e in cells) else self._fresh_page(filename, key)
+            record = None if None in (e.fp for e in cells) else self._fresh_page(filename, key)
             if record is None:
-                cells = self._full(cells)
-                nums = numbers(cells, self.precision)
-                tests = _sum_tests(cells)
+                entries = self._full(cells)
+                nums = numbers(entries, self.precision)
+                tests = _sum_tests(entries)
                 if path not in self.ahead:
                     nb_cells, parse_problem = parse_notebook(raw)
                 problem = parse_problem
@@ -278,46 +277,43 @@ class _Report:
                 old_snippets = {**old_snippets, **self.snippets_ahead}
                 snippets: dict[str, str] = {}
                 html = notebook_page(
-                    common, shown, path, nb_cells, problem, cells, nums, self.branch,
+                    common, shown, path, nb_cells, problem, entries, nums, self.branch,
                     human_sorted(tests) if self.show_contexts else [], old_snippets, snippets,
                 )
                 _write(self.directory / filename, html)
                 if path is None:
-                    detail = f"terminal IPython · {_plural(len(cells), 'cell')}"
+                    detail = f"terminal IPython · {_plural(len(entries), 'cell')}"
                 else:
-                    detail = f"notebook · {_plural(len(cells), 'measured cell')}" + (" · file not found" if problem == "missing" else "")
-                row = {"name": shown, "kind": "notebook", "detail": detail, "nums": dataclasses.asdict(nums), "tests": tests}
-                record = PageRecord(key, row, snippets)
+                    detail = f"notebook · {_plural(len(entries), 'measured cell')}" + (" · file not found" if problem == "missing" else "")
+                record = PageRecord(key, Row(filename, shown, "notebook", detail, nums, tests), snippets)
             self.pages[filename] = record
-            rows.append(_index_row(filename, record.row))
+            rows.append(record.row)
         return rows
 
-    def _shown(self, path: str | None, cells: list[Entry]) -> str:
+    def _shown(self, path: str | None, cells: list[Stub]) -> str:
         if path is None:
             return "IPython session (no notebook)"
-        if cells and cells[0].get("notebook"):
-            return str(cells[0]["notebook"])
+        if cells and cells[0].notebook:
+            return cells[0].notebook
         try:
             return Path(path).relative_to(Path.cwd()).as_posix()
         except ValueError:
             return path
 
-    def _module_pages(self, stubs: list[Entry], common: Page) -> list[Row]:
+    def _module_pages(self, stubs: list[Stub], common: Page) -> list[Row]:
         rows = []
         names: set[str] = set(self.pages)
-        for stub in sorted((e for e in stubs if e["kind"] == "module"), key=lambda e: e["label"]):
-            filename = _unique(_page_name(stub["label"]) + ".html", names)
-            key = cache_key(self.state.settings, "module", stub["name"], stub["fp"])
-            record = None if stub["fp"] is None else self._fresh_page(filename, key)
+        for stub in sorted((e for e in stubs if e.kind == "module"), key=lambda e: e.label):
+            filename = _unique(_page_name(stub.label) + ".html", names)
+            key = cache_key(self.state.settings, "module", stub.name, stub.fp)
+            record = None if stub.fp is None else self._fresh_page(filename, key)
             if record is None:
                 (entry,) = self._full([stub])
-                nums = Numbers(**entry["nums"])
-                tests = human_sorted(entry.get("tests", {})) if self.show_contexts else []
-                _write(self.directory / filename, module_page(common, entry, nums, self.branch, tests))
-                row = {"name": entry["label"], "kind": "module", "detail": "module", "nums": entry["nums"], "tests": entry.get("tests", {})}
-                record = PageRecord(key, row, {})
+                tests = human_sorted(entry.tests) if self.show_contexts else []
+                _write(self.directory / filename, module_page(common, entry, entry.nums, self.branch, tests))
+                record = PageRecord(key, Row(filename, entry.label, "module", "module", entry.nums, entry.tests), {})
             self.pages[filename] = record
-            rows.append(_index_row(filename, record.row))
+            rows.append(record.row)
         return rows
 
     def _index(self, rows: list[Row], common: Page) -> Path:
@@ -380,7 +376,7 @@ def _own_data(cov: coverage.Coverage) -> None:
     """
     inherited = cov.get_data()
     try:
-        fresh = CoverageData(basename=inherited.data_filename(), read_only=True)  # type: ignore[call-arg]
+        fresh = CoverageData(basename=inherited.data_filename(), read_only=True)  # type: ignore[call-arg,unused-ignore]
     except TypeError:  # coverage.py before 7.13
         fresh = CoverageData(basename=inherited.data_filename())
     fresh.read()
@@ -524,14 +520,10 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _index_row(filename: str, row: dict[str, Any]) -> Row:
-    return Row(filename, row["name"], row["kind"], row["detail"], Numbers(**row["nums"]), row["tests"])
-
-
 def _sum_tests(entries: list[Entry]) -> dict[str, int]:
     tests: dict[str, int] = {}
     for entry in entries:
-        for test, count in entry.get("tests", {}).items():
+        for test, count in entry.tests.items():
             tests[test] = tests.get(test, 0) + count
     return dict(sorted(tests.items()))
 

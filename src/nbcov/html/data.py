@@ -3,8 +3,8 @@
 One *entry* per file of the data file (a cell version or a module): its numbers (coverage.py's
 `Numbers`, so every page agrees with `nbcov report --format json`), where a cell sits in its notebook,
 its annotated source already rendered as an HTML fragment, its missed lines for the jump list and,
-with contexts, which tests ran it. Entries are plain JSON-able dicts: the incremental report keeps
-them between runs (`html.py`), keyed by a fingerprint of everything they were made from.
+with contexts, which tests ran it (`Entry`). The incremental report keeps them between runs
+(`state.py`), keyed by a fingerprint of everything they were made from.
 """
 
 from __future__ import annotations
@@ -37,7 +37,34 @@ ENTRY_FORMAT = 1
 #: coverage.py's data schema that `fingerprints` reads in one pass (else it asks file by file).
 _SCHEMA = 7
 
-Entry = dict[str, Any]
+
+
+@dataclasses.dataclass
+class Stub:
+    """What the report knows of every file on every run: the columns the state keeps of its entry."""
+
+    name: str  # the file's name in the data file
+    fp: str | None  # fingerprint of its inputs (`fingerprints`); None: cannot tell, never reused
+    kind: str  # "cell" or "module"
+    notebook_path: str | None  # a cell's notebook, absolute (`notebook_path`)
+    notebook: str | None  # a cell's notebook as shown (`cov_plugin.display_record`)
+    label: str  # as `nbcov report` names the file
+
+
+@dataclasses.dataclass
+class Entry(Stub):
+    """One measured file (a cell version or a module) as its pages show it."""
+
+    nums: Numbers  # coverage.py's, so every page agrees with `nbcov report --format json`
+    fragment: str  # the annotated source, rendered (`render.code_lines`, anchors left as `render.ANCHOR`)
+    summary: str  # the numbers, rendered (`render.summary`)
+    missed: list[tuple[int, str]]  # (line, "mis" or "par") for the jump list
+    contexts: list[str]  # the contexts that ran any line, in the fragment's order
+    tests: dict[str, int]  # test -> statements it ran
+    cell_index: int | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    digest: str | None = None  # of the cell's source as measured
 
 
 def report_files(cov: coverage.Coverage) -> list[str]:
@@ -178,7 +205,7 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
     context_ids = {c: i for i, c in enumerate(contexts)}
     tests: dict[str, int] = {}
     lines: list[tuple[str, list[tuple[str, str]], str, list[str], list[int]]] = []
-    missed: list[list[Any]] = []
+    missed: list[tuple[int, str]] = []
     for lineno, tokens in enumerate(fr.source_token_lines(), start=1):
         notes: list[str] = []
         line_status = status_of.get(lineno)
@@ -196,7 +223,7 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
         else:
             status = ""
         if status in ("mis", "par"):
-            missed.append([lineno, status])
+            missed.append((lineno, status))
         ctx: list[int] = []
         if status and by_line.get(lineno):
             ctx = sorted(context_ids[c] for c in by_line[lineno])
@@ -207,20 +234,21 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
         short = [_short_note(lineno, t) for t in missing_arcs.get(lineno, ())] if status == "par" else []
         lines.append((status, tokens, ", ".join(short), notes, ctx))
 
-    entry: Entry = {
-        "format": ENTRY_FORMAT,
-        "name": fr.filename,
-        "nums": dataclasses.asdict(analysis.numbers),
-        "fragment": code_lines(lines, contexts),
-        "summary": summary(analysis.numbers, has_arcs),
-        "missed": missed,
-        "contexts": contexts,
-        "tests": dict(sorted(tests.items())),
-    }
+    common = dict(
+        name=fr.filename,
+        fp=None,  # set by the report, which fingerprints files apart from analysing them
+        nums=analysis.numbers,
+        fragment=code_lines(lines, contexts),
+        summary=summary(analysis.numbers, has_arcs),
+        missed=missed,
+        contexts=contexts,
+        tests=dict(sorted(tests.items())),
+    )
     if isinstance(fr, CellFileReporter):
         record = fr.record
         shown = display_record(record, fr.filename)
-        entry.update(
+        return Entry(
+            **common,
             kind="cell",
             label=shown.label(),
             notebook=shown.notebook,
@@ -230,9 +258,7 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
             execution_count=record.execution_count,
             digest=record.digest,
         )
-    else:
-        entry.update(kind="module", label=fr.relative_filename())
-    return entry
+    return Entry(**common, kind="module", label=fr.relative_filename(), notebook=None, notebook_path=None)
 
 
 #: A line status as the pages' CSS classes name it (`files/nbcov.css`, `files/nbcov.js`).
@@ -269,7 +295,7 @@ def numbers(entries: Iterable[Entry], precision: int) -> Numbers:
     """coverage.py's Numbers summed over entries (a notebook's cells, a whole report)."""
     total = Numbers(precision=precision)
     for entry in entries:
-        total += Numbers(**entry["nums"])
+        total += entry.nums
     return total
 
 

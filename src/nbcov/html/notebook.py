@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from coverage.phystokens import source_token_lines
 from coverage.results import Numbers
-from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String
+from pygments.token import (  # type: ignore[import-untyped]  # no types-Pygments here
+    Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String,
+)
 
 from nbcov.cells import digest, read_file
+from nbcov.html.data import Entry
 from nbcov.html.render import (
     Page,
     cell_head,
@@ -40,7 +43,7 @@ from nbcov.text import strip_ansi
 
 if TYPE_CHECKING:  # imported when first needed: ~0.07 s that a report without Markdown never pays
     from markdown_it import MarkdownIt
-    from pygments.lexer import Lexer
+    from pygments.lexer import Lexer  # type: ignore[import-untyped]
 
 #: Longest text output shown per output (the rest is cut, with a note).
 MAX_OUTPUT_CHARS = 20_000
@@ -91,11 +94,12 @@ def parse_notebook(raw: bytes | None) -> tuple[list[NotebookCell] | None, str]:
         if data.get("nbformat") != 4:
             import nbformat
 
-            data = nbformat.reads(raw.decode("utf-8"), as_version=4)
+            data = nbformat.reads(raw.decode("utf-8"), as_version=4)  # type: ignore[no-untyped-call]
         cells = []
         for i, cell in enumerate(data.get("cells") or [], start=1):
             if not isinstance(cell, dict):
                 continue
+            attachments = cell.get("attachments")
             cells.append(
                 NotebookCell(
                     position=i,
@@ -105,7 +109,7 @@ def parse_notebook(raw: bytes | None) -> tuple[list[NotebookCell] | None, str]:
                     cell_id=cell.get("id") if isinstance(cell.get("id"), str) else None,
                     execution_count=cell.get("execution_count") if isinstance(cell.get("execution_count"), int) else None,
                     outputs=[o for o in cell.get("outputs") or [] if isinstance(o, dict)],
-                    attachments=cell.get("attachments") if isinstance(cell.get("attachments"), dict) else {},
+                    attachments=attachments if isinstance(attachments, dict) else {},
                 )
             )
         return cells, ""
@@ -121,10 +125,10 @@ class Block:
     """One cell of the page, in order: a notebook cell, and the measured versions shown for it."""
 
     cell: NotebookCell | None
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
 
 
-def layout(cells: list[NotebookCell] | None, entries: list[dict[str, Any]]) -> tuple[list[Block], list[dict[str, Any]]]:
+def layout(cells: list[NotebookCell] | None, entries: list[Entry]) -> tuple[list[Block], list[Entry]]:
     """The notebook's cells in order with their measured versions, and the measured cells not found in it.
 
     A measured cell is placed by its cell id when the notebook has it, else by its position; the
@@ -132,16 +136,16 @@ def layout(cells: list[NotebookCell] | None, entries: list[dict[str, Any]]) -> t
     """
     if cells is None:  # no notebook file: the measured cells in their order, from their records
         ordered = sorted(entries, key=_entry_order)
-        return [Block(None, [e]) for e in ordered if e.get("cell_index") is not None], [
-            e for e in ordered if e.get("cell_index") is None
+        return [Block(None, [e]) for e in ordered if e.cell_index is not None], [
+            e for e in ordered if e.cell_index is None
         ]
     by_id = {c.cell_id: c for c in cells if c.cell_id and c.cell_type == "code"}
-    placed: dict[int, list[dict[str, Any]]] = {}
+    placed: dict[int, list[Entry]] = {}
     unplaced = []
     for entry in entries:
-        cell = by_id.get(entry.get("cell_id") or "")
-        index = entry.get("cell_index")
-        if cell is None and isinstance(index, int) and 1 <= index <= len(cells) and cells[index - 1].cell_type == "code":
+        cell = by_id.get(entry.cell_id or "")
+        index = entry.cell_index
+        if cell is None and index is not None and 1 <= index <= len(cells) and cells[index - 1].cell_type == "code":
             cell = cells[index - 1]
         if cell is None:
             unplaced.append(entry)
@@ -152,14 +156,14 @@ def layout(cells: list[NotebookCell] | None, entries: list[dict[str, Any]]) -> t
         versions = placed.get(cell.position, [])
         if len(versions) > 1:
             current = digest(cell.source)
-            versions.sort(key=lambda e: (e.get("digest") != current, *_entry_order(e)))
+            versions.sort(key=lambda e: (e.digest != current, *_entry_order(e)))
         blocks.append(Block(cell, versions))
     return blocks, sorted(unplaced, key=_entry_order)
 
 
-def _entry_order(entry: dict[str, Any]) -> tuple[Any, ...]:
-    count = entry.get("execution_count")
-    return (entry.get("cell_index") or 0, count if isinstance(count, int) else 1 << 30, entry["name"])
+def _entry_order(entry: Entry) -> tuple[int, int, str]:
+    count = entry.execution_count
+    return (entry.cell_index or 0, count if count is not None else 1 << 30, entry.name)
 
 
 # -- highlighting code that was not measured --------------------------------------------------------
@@ -187,8 +191,8 @@ def _token_class(ttype: Any) -> str:
 
 @lru_cache(maxsize=None)
 def _lexer(language: str) -> Lexer | None:
-    from pygments.lexers import get_lexer_by_name
-    from pygments.util import ClassNotFound
+    from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
+    from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
     options = {"stripnl": False, "ensurenl": True, "tabsize": 8}
     if language in ("ipython", "ipython3", "python", "py", ""):
@@ -268,7 +272,7 @@ def _image(self: Any, tokens: list[Any], idx: int, options: Any, env: dict[str, 
 
 def _link_open(self: Any, tokens: list[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
     tokens[idx].attrSet("rel", "noopener noreferrer nofollow")
-    return self.renderToken(tokens, idx, options, env)
+    return str(self.renderToken(tokens, idx, options, env))
 
 
 @lru_cache(maxsize=1)
@@ -292,7 +296,7 @@ def _markdown_key(cell: NotebookCell) -> str:
 
 def markdown_html(source: str, attachments: dict[str, Any] | None = None) -> str:
     """A Markdown cell as HTML: raw HTML shown as text, unsafe links left as text, no remote images."""
-    return _markdown().render(source, {"attachments": attachments or {}})
+    return str(_markdown().render(source, {"attachments": attachments or {}}))
 
 
 # -- outputs --------------------------------------------------------------------------------------------
@@ -336,7 +340,8 @@ def output_html(output: dict[str, Any]) -> str:
         )
         return _pre(text, "error")
     if kind in ("execute_result", "display_data", "pyout"):
-        bundle = output.get("data") if isinstance(output.get("data"), dict) else {}
+        data = output.get("data")
+        bundle: dict[str, Any] = data if isinstance(data, dict) else {}
         uri = data_uri(bundle)
         if uri:
             alt = _text(bundle.get("text/plain"))[:200] or "output image"
@@ -382,7 +387,7 @@ def notebook_page(
     path: str | None,
     cells: list[NotebookCell] | None,
     problem: str,
-    entries: list[dict[str, Any]],
+    entries: list[Entry],
     nums: Numbers,
     branch: bool,
     tests: list[str],
@@ -407,17 +412,17 @@ def notebook_page(
         used.add(anchor)
         return anchor
 
-    def measured(entry: dict[str, Any], position: int | None, outputs: str, note: str) -> str:
-        count = entry.get("execution_count")
-        prompt = f"In [{count}]" if isinstance(count, int) else "In [ ]"
+    def measured(entry: Entry, position: int | None, outputs: str, note: str) -> str:
+        count = entry.execution_count
+        prompt = f"In [{count}]" if count is not None else "In [ ]"
         if position is not None:
             label, where, anchor = f"Cell {position}", f"cell {position}", anchor_for(f"cell-{position}")
         else:  # no place in a notebook: named by its prompt, as `nbcov report` names it
-            label, where, anchor = prompt, prompt, anchor_for(f"in-{count if isinstance(count, int) else 'x'}")
+            label, where, anchor = prompt, prompt, anchor_for(f"in-{count if count is not None else 'x'}")
         prefix = f"{anchor}-"
-        for line, status in entry["missed"]:
+        for line, status in entry.missed:
             jump.append((f"{prefix}L{line}", f"{where} · line {line}{' (partial)' if status == 'par' else ''}"))
-        head = cell_head(anchor, label, prompt, entry["summary"])
+        head = cell_head(anchor, label, prompt, entry.summary)
         return (
             f'<section class="cell code measured" id="{esc(anchor)}">\n{head}\n{note}'
             f"{fragment(entry, prefix)}\n{outputs}</section>"
@@ -428,7 +433,7 @@ def notebook_page(
         cell = block.cell
         if cell is None:
             for entry in block.entries:
-                parts.append(measured(entry, entry.get("cell_index"), "", ""))
+                parts.append(measured(entry, entry.cell_index, "", ""))
             continue
         outputs = outputs_html(cell.outputs) if cell.cell_type == "code" else ""
         if cell.cell_type == "markdown":
@@ -449,7 +454,7 @@ def notebook_page(
             current = digest(cell.source) if block.entries else ""
             for k, entry in enumerate(block.entries):
                 note = ""
-                if entry.get("digest") != current:
+                if entry.digest != current:
                     note = '<p class="note">This cell was edited after it was measured: the measured version is shown.</p>\n'
                 parts.append(measured(entry, cell.position, outputs if k == 0 else "", note))
         else:

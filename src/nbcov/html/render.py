@@ -13,9 +13,12 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coverage.results import Numbers
+
+if TYPE_CHECKING:  # data.py renders its fragments with this module
+    from nbcov.html.data import Entry
 
 #: Only the report's own files, and images embedded as data: URIs; nothing remote, nothing inline.
 CSP = (
@@ -48,10 +51,10 @@ def clean(text: str) -> str:
 
 def esc(text: Any) -> str:
     """Escape for HTML text and quoted attribute values."""
-    text = str(text)
-    if not _SPECIAL.search(text):
-        return text
-    return html.escape(clean(text) if _ODD.search(text) else text, quote=True)
+    s = str(text)
+    if not _SPECIAL.search(s):
+        return s
+    return html.escape(clean(s) if _ODD.search(s) else s, quote=True)
 
 
 def esc_code(text: str) -> str:
@@ -351,20 +354,20 @@ def side_panel(kind: str, tests: list[str], items: list[tuple[str, str]]) -> str
 </aside>"""
 
 
-def fragment(entry: dict[str, Any], prefix: str) -> str:
+def fragment(entry: Entry, prefix: str) -> str:
     """A cached source fragment with its anchors made unique on this page."""
-    return entry["fragment"].replace(ANCHOR, esc(prefix))
+    return entry.fragment.replace(ANCHOR, esc(prefix))
 
 
-def module_page(common: Page, entry: dict[str, Any], nums: Numbers, branch: bool, tests: list[str]) -> str:
-    items = [(f"L{line}", f"line {line}{' (partial)' if status == 'par' else ''}") for line, status in entry["missed"]]
+def module_page(common: Page, entry: Entry, nums: Numbers, branch: bool, tests: list[str]) -> str:
+    items = [(f"L{line}", f"line {line}{' (partial)' if status == 'par' else ''}") for line, status in entry.missed]
     body = (
-        file_header(common, entry["label"], "module", nums, branch)
+        file_header(common, entry.label, "module", nums, branch)
         + '\n<div class="layout">\n'
         + side_panel("module", tests, items)
         + f'\n<main>\n<section class="module">\n{fragment(entry, "")}\n</section>\n</main>\n</div>'
     )
-    return page(common, entry["label"], body, "file module")
+    return page(common, entry.label, body, "file module")
 
 
 def cell_head(anchor: str, label: str, prompt: str, extra: str) -> str:

@@ -16,6 +16,7 @@ with other settings is started afresh (only its list of pages is kept, so their 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -24,12 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coverage.results import Numbers
+
+from nbcov.html.data import Entry, Stub
+from nbcov.html.render import Row
+
 STATE_FILE = "nbcov-html.db"
 STATE_FORMAT = 2
 
 #: An entry's fields that are columns (read for every file on every run); the rest is one JSON text.
-STUB_FIELDS = ("name", "fp", "kind", "notebook_path", "notebook", "label")
+STUB_FIELDS = tuple(f.name for f in dataclasses.fields(Stub))
 _BIG_FIELDS = ("fragment", "summary")
+_REST_FIELDS = tuple(f.name for f in dataclasses.fields(Entry) if f.name not in STUB_FIELDS + _BIG_FIELDS)
 
 _SCHEMA = """
 create table meta (key text primary key, value text not null);
@@ -46,7 +53,7 @@ class PageRecord:
     """A page as the last run wrote it: the hash of its inputs, its index row, its cached snippets."""
 
     key: str
-    row: dict[str, Any]
+    row: Row
     snippets: dict[str, str]
 
 
@@ -63,7 +70,7 @@ class ReportState:
         self.path = path
         self.settings = settings
         self.same_settings = same_settings
-        self.stubs: dict[str, dict[str, Any]] = {}
+        self.stubs: dict[str, Stub] = {}
         self.pages: dict[str, PageRecord] = {}
         self.old_files: set[str] = _legacy_files(path.parent)  # what earlier runs wrote, whatever their settings
         if con is None:
@@ -71,11 +78,11 @@ class ReportState:
         for (filename, key, row, snippets) in con.execute("select filename, key, row, snippets from page"):
             self.old_files.add(filename)
             if same_settings:
-                self.pages[filename] = PageRecord(key, json.loads(row), json.loads(snippets))
+                self.pages[filename] = PageRecord(key, _row_from_json(filename, row), json.loads(snippets))
         self.old_files.update(json.loads(_read_meta(con, "assets") or "[]"))
         if same_settings:
             for values in con.execute(f"select {', '.join(STUB_FIELDS)} from entry"):
-                self.stubs[values[0]] = dict(zip(STUB_FIELDS, values))
+                self.stubs[values[0]] = Stub(*values)
 
     @classmethod
     def open(cls, directory: Path, settings: str) -> ReportState:
@@ -97,9 +104,9 @@ class ReportState:
             con.close()
             return cls(None, path, settings, False)
 
-    def entries(self, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def entries(self, names: Iterable[str]) -> dict[str, Entry]:
         """The full entries of `names` (which must be in `stubs`)."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, Entry] = {}
         names = list(names)
         if self.con is None:
             return out
@@ -110,48 +117,49 @@ class ReportState:
             # One JSON document for all of them: a thousand small ones parse at half the speed.
             rests = json.loads("[" + ",".join(row[-1] for row in rows) + "]")
             for row, rest in zip(rows, rests):
-                entry = dict(zip(STUB_FIELDS + _BIG_FIELDS, row))
-                entry.update(rest)
-                out[entry["name"]] = entry
+                rest["nums"] = Numbers(**rest["nums"])
+                rest["missed"] = [(line, status) for line, status in rest["missed"]]
+                entry = Entry(**dict(zip(STUB_FIELDS + _BIG_FIELDS, row)), **rest)
+                out[entry.name] = entry
         return out
 
-    def save(self, fresh: Iterable[dict[str, Any]], keep: set[str], pages: dict[str, PageRecord], assets: list[str]) -> None:
+    def save(self, fresh: Iterable[Entry], keep: set[str], pages: dict[str, PageRecord], assets: list[str]) -> None:
         """Record this run: new or changed entries, which entries still count, the pages, the assets."""
-        if self.con is None:
-            self._create()
+        con = self.con if self.con is not None else self._create()
         with self._transaction():
             if not self.same_settings:  # nothing made with other settings is ever reused
-                self.con.execute("delete from entry")
-                self.con.execute("delete from page")
-            self.con.execute("insert or replace into meta values ('settings', ?)", (self.settings,))
-            self.con.execute("insert or replace into meta values ('assets', ?)", (json.dumps(assets),))
+                con.execute("delete from entry")
+                con.execute("delete from page")
+            con.execute("insert or replace into meta values ('settings', ?)", (self.settings,))
+            con.execute("insert or replace into meta values ('assets', ?)", (json.dumps(assets),))
             gone = [(name,) for name in self.stubs if name not in keep]
-            self.con.executemany("delete from entry where name = ?", gone)
-            self.con.executemany(
+            con.executemany("delete from entry where name = ?", gone)
+            con.executemany(
                 f"insert or replace into entry values ({', '.join('?' * (len(STUB_FIELDS) + 1 + len(_BIG_FIELDS)))})",
                 (_row(entry) for entry in fresh),
             )
             changed = {f: p for f, p in pages.items() if self.pages.get(f) != p}
-            self.con.executemany("delete from page where filename = ?", [(f,) for f in self.old_files if f not in pages])
-            self.con.executemany(
+            con.executemany("delete from page where filename = ?", [(f,) for f in self.old_files if f not in pages])
+            con.executemany(
                 "insert or replace into page values (?, ?, ?, ?)",
-                ((f, p.key, _dumps(p.row), _dumps(p.snippets)) for f, p in changed.items()),
+                ((f, p.key, _row_json(p.row), _dumps(p.snippets)) for f, p in changed.items()),
             )
 
-    def _create(self) -> None:
+    def _create(self) -> sqlite3.Connection:
         """A new state file, replacing one that could not be used."""
         with contextlib.suppress(OSError):
             self.path.unlink()
         for name in _LEGACY:
             with contextlib.suppress(OSError):
                 os.unlink(self.path.parent / name)
-        self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.con = con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         # Pages of 16 KiB hold a cell's rendered source (a few KiB) without overflow pages: the
         # first report writes its thousand rows in half the time of SQLite's default 4 KiB.
         self.con.execute("pragma page_size = 16384")
         self.con.executescript(_SCHEMA)
         self.con.execute("insert into meta values ('format', ?)", (str(STATE_FORMAT),))
         self.stubs, self.pages, self.same_settings = {}, {}, False
+        return con
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -177,9 +185,21 @@ def _read_meta(con: sqlite3.Connection, key: str) -> str | None:
     return None if found is None else str(found[0])
 
 
-def _row(entry: dict[str, Any]) -> tuple[Any, ...]:
-    rest = {k: v for k, v in entry.items() if k not in STUB_FIELDS and k not in _BIG_FIELDS}
-    return (*(entry.get(f) for f in STUB_FIELDS), *(entry[f] for f in _BIG_FIELDS), _dumps(rest))
+def _row(entry: Entry) -> tuple[Any, ...]:
+    """An entry as the `entry` table's columns: the stub's, the big texts, the rest as JSON."""
+    rest = {f: getattr(entry, f) for f in _REST_FIELDS}
+    rest["nums"] = dataclasses.asdict(entry.nums)
+    return (*(getattr(entry, f) for f in STUB_FIELDS), *(getattr(entry, f) for f in _BIG_FIELDS), _dumps(rest))
+
+
+def _row_json(row: Row) -> str:
+    """An index row as the `page` table keeps it (its href is the page's file name, the key)."""
+    return _dumps({"name": row.name, "kind": row.kind, "detail": row.detail, "nums": dataclasses.asdict(row.nums), "tests": row.tests})
+
+
+def _row_from_json(filename: str, text: str) -> Row:
+    data = json.loads(text)
+    return Row(filename, data["name"], data["kind"], data["detail"], Numbers(**data["nums"]), data["tests"])
 
 
 #: JSON for the state's columns; one encoder made once (a first report encodes a thousand entries).
