@@ -43,7 +43,7 @@ from coverage.results import Numbers
 
 from nbcov import __version__
 from nbcov import parser as cellparser
-from nbcov.cells import RecordError, is_cell_name, load_record
+from nbcov.cells import RecordError, is_cell_name, load_record, record_search_dirs
 from nbcov.data import DataFileError
 from nbcov.htmldata import ENTRY_FORMAT, Entry, analyse_all, fingerprints, notebook_path, numbers, report_files
 from nbcov.htmlnotebook import NotebookCell, cache_key, markdown_snippets, notebook_page, parse_notebook, read_bytes
@@ -144,7 +144,7 @@ class _Report:
         if not files:
             raise DataFileError(f"No data to report in {data_file}.")
         self._check_plugin(files)
-        self.search_dirs = [Path(os.path.abspath(data_file)).parent, Path.cwd()]
+        self.search_dirs = record_search_dirs(data_file)
         assets = self._assets()
         settings = cache_key(
             STATE_FORMAT, ENTRY_FORMAT, _code_version(), __version__, coverage.__version__, sys.version_info[:2],
