@@ -13,7 +13,6 @@ import atexit
 import contextlib
 import dataclasses
 import fcntl
-import json
 import os
 import secrets
 import tempfile
