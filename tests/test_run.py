@@ -88,7 +88,7 @@ def test_bad_input_exits_2_with_one_message(tmp_path: Path) -> None:
     for args, message in (
         (["missing.ipynb"], "missing.ipynb: no such file or folder"),
         (["notjson.ipynb"], "not a notebook (not valid JSON)"),
-        (["invalid.ipynb"], "not a valid notebook: data.cells must be array"),
+        (["invalid.ipynb"], "not a valid notebook: \"cells\" is missing or not a list"),
         (["--kernel", "nosuch", "missing.ipynb"], "no kernel named 'nosuch'"),
     ):
         result = nbcov_cli("run", *args, cwd=tmp_path, check=False)

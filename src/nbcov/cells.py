@@ -179,18 +179,35 @@ def is_cell_name(name: str) -> bool:
     return name.endswith(".json") and f"/{STORE_DIRNAME}/cells/" in name.replace(os.sep, "/")
 
 
+def split_record_name(name: str) -> tuple[str, tuple[str, ...]] | None:
+    """(the data folder, the parts below its `.nbcov/`) of a cell record's name, or None when the name
+    has no `.nbcov/` folder. The one place that says where a record's data folder is: the folder above
+    the *last* `.nbcov/` of the name (a data folder may itself lie below another one's `.nbcov/`).
+
+    String operations, not pathlib: a report asks this for every one of a thousand records.
+    """
+    parts = name.replace(os.sep, "/").split("/")
+    if STORE_DIRNAME not in parts:
+        return None
+    where = len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)
+    return os.sep.join(parts[:where]) or os.sep, tuple(parts[where + 1 :])
+
+
+def record_data_dir(name: str) -> str | None:
+    """The data folder of the record named `name` (records name their notebook relative to it)."""
+    split = split_record_name(name)
+    return split[0] if split else None
+
+
 def record_tail(name: str, data_file: str | os.PathLike[str]) -> tuple[str, ...]:
     """The parts of a cell name below its `.nbcov/cells/`, refused unless they can only name a place there.
 
     A data file is input like any other: a name such as `/x/.nbcov/cells/../../package.json` must not
     make combine read or write outside a records folder, nor a report read one.
     """
-    parts = name.replace(os.sep, "/").split("/")
-    where = len(parts) - 1 - parts[::-1].index(STORE_DIRNAME) if STORE_DIRNAME in parts else -1
-    tail = tuple(parts[where + 2 :])
-    if where < 0 or parts[where + 1 : where + 2] != ["cells"] or not tail or any(
-        part in ("", ".", "..") or "\0" in part for part in tail
-    ):
+    _, below = split_record_name(name) or ("", ())
+    tail = below[1:]
+    if below[:1] != ("cells",) or not tail or any(part in ("", ".", "..") or "\0" in part for part in tail):
         raise RecordError(f"{os.fspath(data_file)} names a cell record outside any {STORE_DIRNAME}/cells/ folder: {name!r}")
     return tail
 
@@ -212,11 +229,17 @@ def record_places(name: str, search_dirs: Iterable[str | os.PathLike[str]] | Non
     folder moved). The other places are only worked out when asked for: a report looks up a thousand
     records, nearly always where their names say (string operations, not pathlib, for the same reason)."""
     yield name
-    parts = name.split(os.sep)
-    if search_dirs and name.endswith(".json") and STORE_DIRNAME in parts:
-        tail = os.sep.join(parts[len(parts) - parts[::-1].index(STORE_DIRNAME) :])
+    split = split_record_name(name) if search_dirs and name.endswith(".json") else None
+    if search_dirs and split:
         for folder in search_dirs:
-            yield os.path.join(folder, STORE_DIRNAME, tail)
+            yield os.path.join(folder, STORE_DIRNAME, *split[1])
+
+
+def record_search_dirs(data_file: str | os.PathLike[str] | None) -> list[Path]:
+    """Where a report looks for records whose data folder moved (a data file copied elsewhere with
+    its `.nbcov/`): the data file's folder, then the current folder."""
+    here = [Path.cwd()]
+    return here if data_file is None else [Path(os.path.abspath(data_file)).parent, *here]
 
 
 def load_record(name: str, search_dirs: list[Path] | None = None) -> CellRecord:

@@ -170,12 +170,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _who(args: argparse.Namespace) -> int:
-    from nbcov.magics import answer_who
-    from nbcov.query import QueryError
+    from nbcov.query import QueryError, answer
 
     cov = report.open_coverage(args.data_file or _configured_data_file(args.rcfile), args.rcfile)
     try:
-        print(answer_who(cov, args.location, args.test, args.redundant))
+        print(answer(cov, args.location, args.test, args.redundant))
     except QueryError as exc:
         print(f"nbcov who: {exc}", file=sys.stderr)
         return EXIT_USAGE

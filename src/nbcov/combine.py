@@ -64,8 +64,12 @@ def combine(
     combined.read()
     aliases = coverage.Coverage(data_file=str(target), config_file=rcfile).config.paths
     for path, data, renames in plans:
+
+        def move(name: str, renames: dict[str, str] = renames) -> str:
+            return renames.get(name, name)
+
         try:
-            combined.update(data, map_path=_with_aliases(lambda n, r=renames: r.get(n, n), aliases))
+            combined.update(data, map_path=_with_aliases(move, aliases))
         except CoverageException as exc:
             raise DataFileError(f"Can't combine {path}: {exc}") from exc
     coverage_internals.close_data(combined)

@@ -19,7 +19,7 @@ from coverage.plugin import CodeRegion
 from coverage.types import TArc, TConfigurable, TLineNo, TSourceTokenLines
 
 from nbcov import parser as cellparser
-from nbcov.cells import STORE_DIRNAME, CellRecord, load_record
+from nbcov.cells import CellRecord, load_record, record_data_dir, record_search_dirs
 
 
 class NbcovPlugin(CoveragePlugin):
@@ -41,10 +41,7 @@ class NbcovPlugin(CoveragePlugin):
         partial += list(config.get_option("report:partial_branches_always") or [])
         self.partial = join_regex(partial)
         data_file = config.get_option("run:data_file")
-        dirs = [Path.cwd()]
-        if isinstance(data_file, str):
-            dirs.insert(0, Path(os.path.abspath(data_file)).parent)
-        self.search_dirs = dirs
+        self.search_dirs = record_search_dirs(data_file if isinstance(data_file, str) else None)
 
     def file_reporter(self, filename: str) -> FileReporter:
         return CellFileReporter(filename, load_record(filename, self.search_dirs), self)
@@ -172,21 +169,20 @@ def display_record(record: CellRecord, name: str) -> CellRecord:
     """
     if record.notebook is None or os.path.isabs(record.notebook):
         return record
-    parts = Path(name).parts
-    if STORE_DIRNAME not in parts:
+    data_dir = record_data_dir(name)
+    if data_dir is None:
         return record
-    data_dir = parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)]
     shown = _shown_notebook(data_dir, record.notebook, os.getcwd())
     return record if shown is None else dataclasses.replace(record, notebook=shown)
 
 
 @functools.lru_cache(maxsize=256)
-def _shown_notebook(data_dir: tuple[str, ...], notebook: str, cwd: str) -> str | None:
+def _shown_notebook(data_dir: str, notebook: str, cwd: str) -> str | None:
     """`notebook` (relative to `data_dir`) relative to `cwd`, or None when it is not below it.
 
     Cached: every cell of a notebook asks the same question, a thousand times in a large report.
     """
-    full = Path(os.path.normpath(Path(*data_dir) / notebook))
+    full = Path(os.path.normpath(os.path.join(data_dir, notebook)))
     try:
         return full.relative_to(Path(cwd)).as_posix()
     except ValueError:

@@ -105,26 +105,29 @@ class NbcovMagics(Magics):
         except ValueError as exc:
             print(f"%%covtest: error: {exc} in the pytest arguments {line!r}", file=sys.stderr)
             return
-        state = self.state
+        state, shell = self.state, self.shell
+        if shell is None:  # IPython sets it when it registers the magics
+            raise RuntimeError("%%covtest needs a running IPython")
         opts, session = state.options, state.session
         if opts.clean:
-            clean(self.shell.user_ns, opts.clean)
-        tests_only = session is not None and opts.coverage == "tests"
-        if tests_only:
-            session.resume()
+            clean(shell.user_ns, opts.clean)
+        # Measuring only while tests run (`coverage="tests"`): this session is resumed for them.
+        tests_only = session if session is not None and opts.coverage == "tests" else None
+        if tests_only is not None:
+            tests_only.resume()
         try:
-            with _rewritten_asserts(self.shell, opts.rewrite_asserts):
-                result = self.shell.run_cell(cell)
+            with _rewritten_asserts(shell, opts.rewrite_asserts):
+                result = shell.run_cell(cell)  # type: ignore[no-untyped-call]
             if not result.success:
                 return
-            run = run_tests(self.shell, session, opts, line)
+            run = run_tests(shell, session, opts, line)
         finally:
-            if tests_only:
-                session.pause()
+            if tests_only is not None:
+                tests_only.pause()
             elif session is not None:
                 session.save()
         if session is not None and opts.show != "none":
-            display(self._test_report(session, run, opts.show == "all"))
+            display(self._test_report(session, run, opts.show == "all"))  # type: ignore[no-untyped-call]
         if opts.raise_on_error and not run.ok:
             raise RuntimeError(f"{len(run.failed)} of {len(run.test_ids)} tests failed: {', '.join(run.failed)}")
 
@@ -212,7 +215,7 @@ class NbcovMagics(Magics):
         session.save()
         cov = report.open_coverage(session.target)
         try:
-            print(answer_who(cov, args.location, args.test, args.redundant))
+            print(query.answer(cov, args.location, args.test, args.redundant))
         except query.QueryError as exc:
             print(f"%nbcov who: {exc}")
 
@@ -235,37 +238,6 @@ def _rewritten_asserts(shell: Any, enabled: bool) -> Iterator[None]:
         yield
     finally:
         shell.ast_transformers.remove(rewriter)
-
-
-def answer_who(cov: Any, location: str | None, test: str | None, redundant: bool) -> str:
-    """The text answer to a who-tests-what question (shared by `%nbcov who` and `nbcov who`)."""
-    from nbcov import query
-
-    if redundant:
-        found = query.redundant_tests(cov)
-        return "\n".join(found) if found else "No redundant tests: each test ran a line no other test ran."
-    if test is not None:
-        ran = query.lines_for_test(cov, test)
-        return "\n".join(f"{label}: {_ranges(lines)}" for label, lines in ran.items()) or f"{test} ran no measured line."
-    if location is not None:
-        place, line, tests = query.tests_for_line(cov, location)
-        if not tests:
-            return f"No test ran {place.label} line {line}."
-        return "\n".join(tests)
-    names = query.tests(cov)
-    return "\n".join(names) if names else "No tests were recorded in this data (run tests with %%covtest)."
-
-
-def _ranges(lines: list[int]) -> str:
-    """`1-3, 7`: runs of consecutive line numbers (not coverage.py's statement-aware ranges,
-    which would join lines across those the test did not run)."""
-    runs: list[list[int]] = []
-    for line in sorted(lines):
-        if runs and line == runs[-1][-1] + 1:
-            runs[-1].append(line)
-        else:
-            runs.append([line])
-    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 class _UsageError(Exception):

@@ -1,13 +1,15 @@
-"""Finding the notebook a kernel runs, and the position of an executed cell in it."""
+"""Reading notebook files (the one reader every part of nbcov uses), and locating an executed cell in one."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from nbcov.cells import read_file
 
 #: Set by `nbcov run` (and usable by anyone) to name the notebook explicitly.
 NOTEBOOK_ENV = "NBCOV_NOTEBOOK"
@@ -42,6 +44,154 @@ def session_notebook(user_ns: dict[str, Any] | None = None) -> Path | None:
     return None
 
 
+class NotebookError(Exception):
+    """A file that cannot be read as a notebook: one line, naming the file."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookCell:
+    """One readable cell of a notebook file, as nbformat 4 describes it."""
+
+    position: int  # 1-based among *all* cells of the file, damaged ones included, as reports number them
+    cell_type: str  # "code", "markdown", "raw" (or whatever the file says: shown as raw)
+    source: str
+    cell_id: str | None = None
+    execution_count: int | None = None
+    outputs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    attachments: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedCell:
+    """A cell of the file that is not a cell nbcov can use, and why (for messages and tests)."""
+
+    position: int
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Notebook:
+    """A notebook file as read: its usable cells in order and the damaged cells it skipped."""
+
+    path: str
+    nbformat: int
+    nbformat_minor: int
+    cells: list[NotebookCell]
+    skipped: list[SkippedCell]
+    raw: dict[str, Any] = dataclasses.field(repr=False)  # the JSON as written (`nbcov run` validates it)
+    text: str = dataclasses.field(repr=False)  # the file's text (`nbcov run` hands it to nbformat)
+
+    def code_cell_with_id(self, cell_id: str) -> NotebookCell | None:
+        """The first code cell saved with this id (ids are unique in a valid file; the first wins if not)."""
+        return next((c for c in self.cells if c.cell_type == "code" and c.cell_id == cell_id), None)
+
+    def cell_at(self, position: int) -> NotebookCell | None:
+        """The readable cell at a 1-based position of the file (None where a damaged cell was skipped)."""
+        return next((c for c in self.cells if c.position == position), None)
+
+
+def read_notebook(path: str | os.PathLike[str]) -> Notebook:
+    """The notebook file at `path`, or NotebookError saying in one line why it cannot be read."""
+    try:
+        raw = read_file(os.fspath(path))
+    except OSError as exc:
+        raise NotebookError(path, f"cannot read the notebook: {exc.strerror or _first_line(exc)}") from exc
+    return parse_notebook(raw, path)
+
+
+def parse_notebook(raw: bytes, path: str | os.PathLike[str]) -> Notebook:
+    """A notebook from the bytes of its file (named `path` in errors).
+
+    One behaviour for damage, whoever reads: a file that is not a notebook at all (not UTF-8, not
+    JSON, no nbformat version, no list of cells) is a NotebookError; a damaged *cell* (not an object,
+    no cell type, no source, a source that is not text) is skipped with its reason, and the other
+    cells keep their positions. Optional fields of the wrong type (id, execution count, outputs,
+    attachments) count as absent. Plain JSON, not nbformat, for nbformat 4: importing nbformat (and
+    jsonschema) in every kernel costs seconds; older formats are converted by nbformat.
+    """
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise NotebookError(path, f"cannot read the notebook: {_first_line(exc)}") from exc
+    except ValueError as exc:
+        raise NotebookError(path, f"not a notebook (not valid JSON): {_first_line(exc)}") from exc
+    except RecursionError as exc:
+        raise NotebookError(path, "not a notebook (JSON nested too deeply to read)") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("nbformat"), int) or isinstance(data["nbformat"], bool):
+        raise NotebookError(path, "not a notebook (no nbformat version)")
+    major, minor = data["nbformat"], data.get("nbformat_minor", 0)
+    if not isinstance(minor, int) or isinstance(minor, bool):
+        raise NotebookError(path, "not a valid notebook: nbformat_minor is not a number")
+    if major not in (1, 2, 3, 4):
+        raise NotebookError(path, f"unsupported nbformat version {major}")
+    cells = data.get("cells") if major == 4 else _upgraded_cells(data, path)
+    if not isinstance(cells, list):
+        raise NotebookError(path, 'not a valid notebook: "cells" is missing or not a list')
+    readable: list[NotebookCell] = []
+    skipped: list[SkippedCell] = []
+    for position, cell in enumerate(cells, start=1):
+        read = _read_cell(position, cell)
+        if isinstance(read, SkippedCell):
+            skipped.append(read)
+        else:
+            readable.append(read)
+    return Notebook(os.fspath(path), major, minor, readable, skipped, data, text)
+
+
+def _upgraded_cells(data: dict[str, Any], path: str | os.PathLike[str]) -> Any:
+    """The cells of an nbformat 1-3 notebook, converted to version 4 by nbformat (rare: paid only then)."""
+    import nbformat
+
+    try:
+        return nbformat.convert(nbformat.from_dict(data), 4).get("cells")  # type: ignore[no-untyped-call]
+    except Exception as exc:  # nbformat's conversion of a malformed old notebook raises anything
+        raise NotebookError(path, f"not a valid notebook: {_first_line(exc)}") from exc
+
+
+# A lone surrogate (valid in JSON, not in UTF-8) would fail every later encode: it becomes U+FFFD.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _read_cell(position: int, cell: Any) -> NotebookCell | SkippedCell:
+    """The cell, or why it is skipped."""
+    if not isinstance(cell, dict):
+        return SkippedCell(position, f"not a JSON object but {_json_type(cell)}")
+    cell_type, source = cell.get("cell_type"), cell.get("source")
+    if not isinstance(cell_type, str):
+        return SkippedCell(position, "no cell_type" if cell_type is None else "cell_type is not a string")
+    if source is None:
+        return SkippedCell(position, "no source")
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        source = "".join(source)
+    if not isinstance(source, str):
+        return SkippedCell(position, "source is not a string nor a list of strings")
+    count, outputs, attachments = cell.get("execution_count"), cell.get("outputs"), cell.get("attachments")
+    return NotebookCell(
+        position=position,
+        cell_type=cell_type,
+        source=_SURROGATES.sub("\ufffd", source),
+        cell_id=cell.get("id") if isinstance(cell.get("id"), str) else None,
+        execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+        outputs=[o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else [],
+        attachments=attachments if isinstance(attachments, dict) else {},
+    )
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class Located:
     """Where an executed cell sits in its notebook file."""
@@ -61,8 +211,10 @@ class NotebookIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._mtime: float | None = None
-        self._cells: list[Any] = []
+        self._cells: list[NotebookCell] = []
         self._last_index = 0
+        #: Why the file could not be read the last time it was tried (None when it was read).
+        self.problem: str | None = None
 
     def _load(self) -> None:
         try:
@@ -72,17 +224,11 @@ class NotebookIndex:
             return
         if mtime == self._mtime:
             return
-        # Plain JSON, not nbformat: importing nbformat (and jsonschema) in every kernel costs
-        # seconds, and only ids, types and sources are needed here.
         try:
-            cells = json.loads(self.path.read_text(encoding="utf-8")).get("cells", [])
-            self._cells = [
-                {**c, "source": "".join(c.get("source", "")) if isinstance(c.get("source"), list) else c.get("source", "")}
-                for c in cells
-                if isinstance(c, dict)
-            ]
-        except (OSError, ValueError, AttributeError):  # an unreadable notebook only means positions are unknown
-            self._cells = []
+            self._cells = [c for c in read_notebook(self.path).cells if c.cell_type == "code"]
+            self.problem = None
+        except NotebookError as exc:  # an unreadable notebook only means positions are unknown
+            self._cells, self.problem = [], exc.reason
         self._mtime = mtime
 
     def locate(self, source: str, cell_id: str | None) -> Located | None:
@@ -95,22 +241,16 @@ class NotebookIndex:
         return found
 
     def _by_id(self, cell_id: str) -> Located | None:
-        for i, cell in enumerate(self._cells, start=1):
-            if cell.get("id") == cell_id:
-                return Located(i, cell_id)
-        return None
+        cell = next((c for c in self._cells if c.cell_id == cell_id), None)
+        return Located(cell.position, cell_id) if cell else None
 
     def _by_source(self, source: str) -> Located | None:
-        matches = [
-            i
-            for i, cell in enumerate(self._cells, start=1)
-            if cell.get("cell_type") == "code" and _same_source(cell.get("source", ""), source)
-        ]
+        matches = [c for c in self._cells if _same_source(c.source, source)]
         if not matches:
             return None
-        after = [i for i in matches if i > self._last_index]
-        index = (after or matches)[0]
-        return Located(index, self._cells[index - 1].get("id"))
+        after = [c for c in matches if c.position > self._last_index]
+        cell = (after or matches)[0]
+        return Located(cell.position, cell.cell_id)
 
 
 def _same_source(saved: str, executed: str) -> bool:

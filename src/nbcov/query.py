@@ -1,4 +1,6 @@
-"""Who tests what: which tests ran a line, which lines a test ran, which tests add nothing."""
+"""Who tests what: which tests ran a line, which lines a test ran, which tests add nothing, and the answers in words."""
+
+# No IPython here (nor anything importing it): `nbcov who` answers in a plain process; `%nbcov who` calls `answer`.
 
 from __future__ import annotations
 
@@ -6,11 +8,12 @@ import dataclasses
 import os
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import coverage
 
-from nbcov.cells import CellRecord, is_cell_name, load_record
+from nbcov.cells import CellRecord, is_cell_name, load_record, record_search_dirs
 from nbcov.cov_plugin import display_record
 
 
@@ -31,11 +34,11 @@ class Place:
 def places(cov: coverage.Coverage) -> list[Place]:
     """Every measured file, cells with their notebook position."""
     data = cov.get_data()
-    data_dir = Path(os.path.abspath(str(cov.get_option("run:data_file")))).parent
+    search_dirs = record_search_dirs(str(cov.get_option("run:data_file")))
     out = []
     for name in sorted(data.measured_files()):
         if is_cell_name(name):
-            record: CellRecord = display_record(load_record(name, [data_dir, Path.cwd()]), name)
+            record: CellRecord = display_record(load_record(name, search_dirs), name)
             out.append(Place(name, record.label(), record.notebook, record.cell_index))
         else:
             shown = os.path.relpath(name) if name.startswith(os.getcwd() + os.sep) else name
@@ -104,4 +107,32 @@ def redundant_tests(cov: coverage.Coverage) -> list[str]:
 
 
 def tests(cov: coverage.Coverage) -> list[str]:
+    """Every recorded test (context), sorted."""
     return sorted(c for c in cov.get_data().measured_contexts() if c)
+
+
+def answer(cov: coverage.Coverage, location: str | None, test: str | None, redundant: bool) -> str:
+    """The text answer to a who-tests-what question (shared by `%nbcov who` and `nbcov who`)."""
+    if redundant:
+        found = redundant_tests(cov)
+        return "\n".join(found) if found else "No redundant tests: each test ran a line no other test ran."
+    if test is not None:
+        ran = lines_for_test(cov, test)
+        return "\n".join(f"{label}: {line_runs(lines)}" for label, lines in ran.items()) or f"{test} ran no measured line."
+    if location is not None:
+        place, line, found = tests_for_line(cov, location)
+        return "\n".join(found) if found else f"No test ran {place.label} line {line}."
+    names = tests(cov)
+    return "\n".join(names) if names else "No tests were recorded in this data (run tests with %%covtest)."
+
+
+def line_runs(lines: Iterable[int]) -> str:
+    """`1-3, 7`: runs of consecutive line numbers (not coverage.py's statement-aware ranges,
+    which would join lines across those the test did not run)."""
+    runs: list[list[int]] = []
+    for line in sorted(set(lines)):
+        if runs and line == runs[-1][-1] + 1:
+            runs[-1].append(line)
+        else:
+            runs.append([line])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)

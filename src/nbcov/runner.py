@@ -13,7 +13,6 @@ import atexit
 import contextlib
 import dataclasses
 import fcntl
-import json
 import os
 import secrets
 import tempfile
@@ -28,13 +27,11 @@ from nbformat.validator import get_validator
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from nbcov import session as kernel_env
+from nbcov import notebook as notebook_file
 from nbcov.cells import STORE_DIRNAME
 from nbcov.kernel import CURRENT_PYTHON, kernel_manager
 from nbcov.text import strip_ansi
-
-
-class NotebookError(Exception):
-    """A path that is not a readable, valid notebook."""
+from nbcov.notebook import NotebookError
 
 
 @dataclasses.dataclass
@@ -90,42 +87,30 @@ def find_notebooks(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise NotebookError(f"{raw}: no such file or folder")
+            raise NotebookError(raw, "no such file or folder")
     return found
 
 
 def read_notebook(path: Path) -> Any:
-    """Read and validate a notebook, or raise NotebookError with nbformat's message."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = json.loads(text)
-    except OSError as exc:
-        raise NotebookError(f"{path}: cannot read the notebook: {exc.strerror or _first_line(exc)}") from exc
-    except UnicodeDecodeError as exc:
-        raise NotebookError(f"{path}: cannot read the notebook: {_first_line(exc)}") from exc
-    except ValueError as exc:
-        raise NotebookError(f"{path}: not a notebook (not valid JSON): {_first_line(exc)}") from exc
-    except RecursionError as exc:
-        raise NotebookError(f"{path}: not a notebook (JSON nested too deeply to read)") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
-        raise NotebookError(f"{path}: not a notebook (no nbformat version)")
-    if not isinstance(raw.get("nbformat_minor", 0), int):
-        raise NotebookError(f"{path}: not a valid notebook: nbformat_minor is not a number")
+    """Read a notebook (nbcov's one reader) and validate it, or raise NotebookError with nbformat's message."""
+    notebook = notebook_file.read_notebook(path)
+    raw = notebook.raw
     # Validated against nbformat's schema as written, before nbformat converts it: conversion of a
-    # malformed notebook fails with errors that say nothing about what is wrong.
+    # malformed notebook fails with errors that say nothing about what is wrong. A notebook to run
+    # must be valid: a damaged cell the reader skips for a report would change what runs.
     try:
         validator = get_validator(version=raw["nbformat"], version_minor=raw.get("nbformat_minor", 0))
     except ImportError:  # nbformat imports `nbformat.v<N>` for the version asked
         validator = None
     if validator is None:
-        raise NotebookError(f"{path}: unsupported nbformat version {raw['nbformat']}")
+        raise NotebookError(path, f"unsupported nbformat version {raw['nbformat']}")
     errors = list(validator.iter_errors(raw))
     if errors:
-        raise NotebookError(f"{path}: not a valid notebook: {errors[0].message}")
+        raise NotebookError(path, f"not a valid notebook: {errors[0].message}")
     try:
-        return nbformat.reads(text, as_version=4)
+        return nbformat.reads(notebook.text, as_version=4)
     except Exception as exc:  # a schema-valid notebook nbformat still cannot convert
-        raise NotebookError(f"{path}: not a valid notebook: {_first_line(exc)}") from exc
+        raise NotebookError(path, f"not a valid notebook: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -43,10 +43,11 @@ from coverage.results import Numbers
 
 from nbcov import __version__
 from nbcov import parser as cellparser
-from nbcov.cells import RecordError, is_cell_name, load_record
+from nbcov.cells import RecordError, is_cell_name, load_record, record_search_dirs
 from nbcov.data import DataFileError
 from nbcov.html.data import ENTRY_FORMAT, Entry, Stub, analyse_all, fingerprints, notebook_path, numbers, report_files
-from nbcov.html.notebook import NotebookCell, cache_key, markdown_snippets, notebook_page, parse_notebook, read_bytes
+from nbcov.html.notebook import cache_key, markdown_snippets, notebook_page, parse_notebook, read_bytes
+from nbcov.notebook import NotebookCell
 from nbcov.html.render import Assets, Page, Row, index_page, module_page
 from nbcov.html.state import STATE_FORMAT, PageRecord, ReportState
 
@@ -144,7 +145,7 @@ class _Report:
         if not files:
             raise DataFileError(f"No data to report in {data_file}.")
         self._check_plugin(files)
-        self.search_dirs = [Path(os.path.abspath(data_file)).parent, Path.cwd()]
+        self.search_dirs = record_search_dirs(data_file)
         assets = self._assets()
         settings = cache_key(
             STATE_FORMAT, ENTRY_FORMAT, _code_version(), __version__, coverage.__version__, sys.version_info[:2],

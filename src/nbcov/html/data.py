@@ -26,7 +26,7 @@ from coverage.misc import human_sorted
 from coverage.results import Analysis, Numbers
 
 from nbcov import coverage_internals
-from nbcov.cells import STORE_DIRNAME, read_file, record_places
+from nbcov.cells import read_file, record_data_dir, record_places
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.html.render import code_lines, summary
 from nbcov.report import LineStatus, line_statuses
@@ -283,12 +283,7 @@ def notebook_path(notebook: str | None, name: str) -> str | None:
         return None
     if os.path.isabs(notebook):
         return os.path.normpath(notebook)
-    parts = name.split(os.sep)
-    if STORE_DIRNAME in parts:
-        data_dir = os.sep.join(parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)]) or os.sep
-    else:
-        data_dir = os.getcwd()
-    return os.path.normpath(os.path.join(data_dir, notebook))
+    return os.path.normpath(os.path.join(record_data_dir(name) or os.getcwd(), notebook))
 
 
 def numbers(entries: Iterable[Entry], precision: int) -> Numbers:

@@ -24,6 +24,7 @@ from pygments.token import (  # type: ignore[import-untyped]  # no types-Pygment
     Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String,
 )
 
+from nbcov import notebook as notebook_file
 from nbcov.cells import digest, read_file
 from nbcov.html.data import Entry
 from nbcov.html.render import (
@@ -38,6 +39,7 @@ from nbcov.html.render import (
     side_panel,
     tokens_html,
 )
+from nbcov.notebook import NotebookCell
 from nbcov.parser import nothing_to_measure
 from nbcov.text import strip_ansi
 
@@ -50,18 +52,6 @@ MAX_OUTPUT_CHARS = 20_000
 
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-@dataclass
-class NotebookCell:
-    position: int  # 1-based among all cells, as `nbcov report` numbers them
-    cell_type: str
-    source: str
-    cell_id: str | None = None
-    execution_count: int | None = None
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    attachments: dict[str, Any] = field(default_factory=dict)
 
 
 def _text(value: Any) -> str:
@@ -84,37 +74,13 @@ def read_bytes(path: str | None) -> tuple[bytes | None, str]:
 
 
 def parse_notebook(raw: bytes | None) -> tuple[list[NotebookCell] | None, str]:
-    """The notebook's cells in order, or None and why it could not be read."""
+    """The notebook's readable cells in order (nbcov's one reader), or None and why it could not be read."""
     if raw is None:
         return None, "missing"
     try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or ("cells" not in data and "worksheets" not in data):
-            raise ValueError("not a notebook")
-        if data.get("nbformat") != 4:
-            import nbformat
-
-            data = nbformat.reads(raw.decode("utf-8"), as_version=4)  # type: ignore[no-untyped-call]
-        cells = []
-        for i, cell in enumerate(data.get("cells") or [], start=1):
-            if not isinstance(cell, dict):
-                continue
-            attachments = cell.get("attachments")
-            cells.append(
-                NotebookCell(
-                    position=i,
-                    cell_type=str(cell.get("cell_type", "")),
-                    # A lone surrogate (valid in JSON, not in UTF-8) becomes U+FFFD.
-                    source=_SURROGATES.sub("\ufffd", _text(cell.get("source"))),
-                    cell_id=cell.get("id") if isinstance(cell.get("id"), str) else None,
-                    execution_count=cell.get("execution_count") if isinstance(cell.get("execution_count"), int) else None,
-                    outputs=[o for o in cell.get("outputs") or [] if isinstance(o, dict)],
-                    attachments=attachments if isinstance(attachments, dict) else {},
-                )
-            )
-        return cells, ""
-    except Exception as exc:  # a damaged notebook still gets a report of its measured cells
-        return None, f"unreadable ({type(exc).__name__})"
+        return notebook_file.parse_notebook(raw, "notebook").cells, ""
+    except notebook_file.NotebookError as exc:  # a damaged notebook still gets a report of its measured cells
+        return None, exc.reason
 
 
 # -- placing measured cells -------------------------------------------------------------------------
@@ -139,14 +105,17 @@ def layout(cells: list[NotebookCell] | None, entries: list[Entry]) -> tuple[list
         return [Block(None, [e]) for e in ordered if e.cell_index is not None], [
             e for e in ordered if e.cell_index is None
         ]
-    by_id = {c.cell_id: c for c in cells if c.cell_id and c.cell_type == "code"}
+    code = {c.position: c for c in cells if c.cell_type == "code"}  # positions skip damaged cells
+    by_id: dict[str, NotebookCell] = {}
+    for c in code.values():
+        by_id.setdefault(c.cell_id or "", c)  # the first of duplicate ids, as a kernel locates cells
     placed: dict[int, list[Entry]] = {}
     unplaced = []
     for entry in entries:
-        cell = by_id.get(entry.cell_id or "")
+        cell = by_id.get(entry.cell_id) if entry.cell_id else None
         index = entry.cell_index
-        if cell is None and index is not None and 1 <= index <= len(cells) and cells[index - 1].cell_type == "code":
-            cell = cells[index - 1]
+        if cell is None and isinstance(index, int):
+            cell = code.get(index)
         if cell is None:
             unplaced.append(entry)
         else:
