@@ -26,7 +26,7 @@ from nbcov.cells import (
     split_record_name,
 )
 from nbcov.cov_plugin import display_record
-from nbcov.htmldata import notebook_path
+from nbcov.html.data import notebook_path
 
 
 def record(source: str = "x = 1", key: str | None = "cell-1", notebook: str | None = "nb.ipynb", index: int | None = 2) -> CellRecord:

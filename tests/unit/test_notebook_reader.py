@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbcov import htmlnotebook, runner
+from nbcov import runner
+from nbcov.html import notebook as htmlnotebook
 from nbcov.notebook import NotebookError, NotebookIndex, SkippedCell, parse_notebook, read_notebook
 
 
