@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-#: Set by `nbcov run` (and usable by anyone) to name the notebook explicitly.
+#: Set by anyone to name the notebook explicitly (`nbcov run` gives its kernels `JPY_SESSION_NAME`, as Jupyter does).
 NOTEBOOK_ENV = "NBCOV_NOTEBOOK"
 
 
