@@ -15,6 +15,9 @@ BRANCH = "NBCOV_BRANCH"
 SOURCE = "NBCOV_SOURCE"
 CELL_CONTEXTS = "NBCOV_CELL_CONTEXTS"
 SUBPROCESS = "NBCOV_SUBPROCESS"
+# The other NBCOV_* variables are a person's settings, not the runner's, each read where it acts:
+# NBCOV_NOTEBOOK (notebook.py), NBCOV_BRANCH_ENGINE (engine/), NBCOV_TRACEBACK (errors.py),
+# NBCOV_HTML_JOBS (html.py). A runner passes them through to its kernels with the rest of its environment.
 
 _FLAG = {"1": True, "0": False}
 _T = TypeVar("_T")
