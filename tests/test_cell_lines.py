@@ -165,7 +165,7 @@ def test_dropped_lines_are_the_lines_ipython_drops(text: str, dropped: int) -> N
 def test_a_magic_body_is_recognised_as_ipython_hands_it_over() -> None:
     """IPython's cleanup empties lines of only spaces before a cell magic gets its body; a body
     that nbcov did not recognise became a cell of its own, its lines counted from its top."""
-    from nbcov.session import _same_lines, magic_body
+    from nbcov.runstack import magic_body, same_lines as _same_lines
 
     typed = "%%capture\n   \nx0 = 0"
     body, header = magic_body(typed) or ("", 0)

@@ -23,7 +23,7 @@ from conftest import cells_by_index, make_notebook, nbcov_cli, report_json, tmpf
 from kernels import LiveKernel
 from nbcov import data, engine
 from nbcov.cells import CellRecord, CellStore, load_record, sibling_versions
-from nbcov.session import _signals_held
+from nbcov.saving import signals_held as _signals_held
 
 FUNC = "def f(x):\n    if x:\n        return 1\n    return 2"
 

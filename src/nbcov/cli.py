@@ -215,6 +215,7 @@ def _check_notebooks(cov: object, notebooks: Sequence[str]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from nbcov import runner
+    from nbcov.contract import KernelContract
     from nbcov.kernel import CurrentPythonKernelSpecs
 
     if args.kernel:
@@ -235,6 +236,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("no notebooks found in " + ", ".join(args.paths))
     if args.cwd and not Path(args.cwd).is_dir():
         raise UsageError(f"--cwd {args.cwd}: no such folder")
+    KernelContract(source=tuple(args.source))  # a --source the kernels cannot read back: a UsageError, now
     data_file = Path(args.data_file or _configured_data_file(args.rcfile)).resolve()
     if data_file.is_dir():
         raise UsageError(f"--data-file {data_file} is a folder, not a coverage data file")

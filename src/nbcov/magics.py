@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import shlex
 import sys
 from collections.abc import Iterator
@@ -69,7 +70,7 @@ def autoconfig(shell: Any = None, **options: Any) -> Options:
     if state.session is None:
         state.session = Session(shell, branch=opts.branch, source=opts.source)
         state.session.start()
-    elif opts.branch is not None and opts.branch != state.session.status()["branch"]:
+    elif opts.branch is not None and opts.branch != state.session.status().branch:
         print("nbcov: measurement is already running; `branch` applies after a kernel restart.")
     if opts.coverage == "tests":
         state.session.pause()
@@ -187,7 +188,7 @@ class NbcovMagics(Magics):
         print("nbcov: measured data erased; measuring goes on")
 
     def _cmd_status(self, session: Session, args: argparse.Namespace) -> None:
-        for key, value in session.status().items():
+        for key, value in dataclasses.asdict(session.status()).items():
             print(f"{key:>10}: {value}")
 
     def _cmd_report(self, session: Session, args: argparse.Namespace) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 from nbcov.cells import read_file
 
-#: Set by `nbcov run` (and usable by anyone) to name the notebook explicitly.
+#: Set by anyone to name the notebook explicitly (`nbcov run` gives its kernels `JPY_SESSION_NAME`, as Jupyter does).
 NOTEBOOK_ENV = "NBCOV_NOTEBOOK"
 
 

@@ -45,7 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 plugins = list(cov.get_option("run:plugins") or [])
                 if "nbcov" not in plugins:
                     cov.set_option("run:plugins", [*plugins, "nbcov"])
-    config.stash[_CONFIG] = _run_config(config, controller)
+    from nbcov.contract import ContractError
+
+    try:
+        config.stash[_CONFIG] = _run_config(config, controller)
+    except ContractError as exc:  # e.g. a --cov path the kernels could not be handed
+        raise pytest.UsageError(f"--nbcov: {exc}") from None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

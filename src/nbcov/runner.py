@@ -26,9 +26,9 @@ from nbclient import NotebookClient
 from nbformat.validator import get_validator
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from nbcov import session as kernel_env
 from nbcov import notebook as notebook_file
 from nbcov.cells import STORE_DIRNAME
+from nbcov.contract import KernelContract
 from nbcov.kernel import CURRENT_PYTHON, kernel_manager
 from nbcov.text import strip_ansi
 from nbcov.notebook import NotebookError
@@ -50,6 +50,21 @@ class RunConfig:
     subprocesses: bool = True
     output_dir: Path | None = None
     root: Path = dataclasses.field(default_factory=Path.cwd)  # where notebook paths are shown from
+
+    def __post_init__(self) -> None:
+        # Checked once, now, rather than as each kernel starts: a value a kernel could not read back
+        # (a `source` entry holding os.pathsep) is a ContractError naming it.
+        self.contract(self.data_file)
+
+    def contract(self, piece: Path) -> KernelContract:
+        """What a kernel writing `piece` is asked to measure (handed over as `NBCOV_*` variables)."""
+        return KernelContract(
+            data_file=str(piece),
+            branch=self.branch,
+            source=tuple(self.source),
+            cell_contexts=self.cell_contexts,
+            subprocess=self.subprocesses,
+        )
 
 
 @dataclasses.dataclass
@@ -253,18 +268,8 @@ async def _shutdown(km: Any) -> None:
 
 def _kernel_env(path: Path, piece: Path, config: RunConfig) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
-        {
-            "JPY_SESSION_NAME": str(path.resolve()),
-            kernel_env.ENV_DATA_FILE: str(piece),
-            kernel_env.ENV_CELL_CONTEXTS: "1" if config.cell_contexts else "0",
-            kernel_env.ENV_SUBPROCESS: "1" if config.subprocesses else "0",
-        }
-    )
-    if config.branch is not None:
-        env[kernel_env.ENV_BRANCH] = "1" if config.branch else "0"
-    if config.source:
-        env[kernel_env.ENV_SOURCE] = os.pathsep.join(config.source)
+    env["JPY_SESSION_NAME"] = str(path.resolve())  # the notebook, as a Jupyter server names it
+    env.update(config.contract(piece).to_env())
     if config.rcfile is not None:
         env["COVERAGE_RCFILE"] = str(config.rcfile)
     return env
