@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from nbcov import core
 from nbcov.options import Options
 from nbcov.session import Session
 
@@ -141,7 +142,7 @@ class NbcovMagics(Magics):
             touched = [n for n in touched if n != session.running_cell_name()]
         results = report.analyse(cov, touched)
         passed = len(run.test_ids) - len(run.failed)
-        heading = f"nbcov · {passed} of {len(run.test_ids)} tests passed · measured by {session.core}"
+        heading = f"nbcov · {passed} of {len(run.test_ids)} tests passed · measured by {core.describe(session.cov)}"
         return inline.InlineReport.from_results(results, contexts, heading, color=_is_terminal(self.shell))
 
     @line_magic
@@ -184,7 +185,9 @@ class NbcovMagics(Magics):
         print("nbcov: measured data erased; measuring goes on")
 
     def _cmd_status(self, session: Session, args: argparse.Namespace) -> None:
-        for key, value in session.status().items():
+        status = session.status()
+        status["core"] = core.describe(session.cov)  # in words, from nbcov's own record (nbcov.core)
+        for key, value in status.items():
             print(f"{key:>10}: {value}")
 
     def _cmd_report(self, session: Session, args: argparse.Namespace) -> Any:
@@ -194,7 +197,7 @@ class NbcovMagics(Magics):
         cov = report.open_coverage(session.target)
         data = cov.get_data()
         contexts = {n: data.contexts_by_lineno(n) for n in data.measured_files()} if data.measured_contexts() - {""} else {}
-        heading = f"nbcov · {session.target} · measured by {session.core}"
+        heading = f"nbcov · {session.target} · measured by {core.describe(session.cov)}"
         return inline.InlineReport.from_results(report.analyse(cov), contexts, heading, color=_is_terminal(self.shell))
 
     def _cmd_html(self, session: Session, args: argparse.Namespace) -> None:
