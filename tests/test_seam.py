@@ -230,7 +230,7 @@ def test_probe_fails_in_this_process_without_an_exception(monkeypatch: pytest.Mo
     """Unit: the core-swap probe says no (once, in one line) for a coverage.py that moved the name."""
     monkeypatch.delattr(coverage.Coverage, "_init_for_start")
     coverage_internals._core_swappable.cache_clear()
-    monkeypatch.setattr(coverage_internals, "_said", set())
+    monkeypatch.setattr(coverage_internals, "_said", {})
     try:
         cov = coverage.Coverage(data_file=None, config_file=False, branch=True)
         assert not coverage_internals.core_swappable(cov, "X is slower")
@@ -240,7 +240,9 @@ def test_probe_fails_in_this_process_without_an_exception(monkeypatch: pytest.Mo
             assert not engine.install_lines(coverage.Coverage(data_file=None, config_file=False))
     finally:
         coverage_internals._core_swappable.cache_clear()
-    assert coverage_internals._said and all("X is slower" in m or "slower" in m for m in coverage_internals._said)
+    said = coverage_internals.notices()
+    assert said and all("slower" in message for message in said)
+    assert len([message for message in said if "X is slower" in message]) == 1
 
 
 @pytest.mark.skipif(not engine.SUPPORTED, reason="nbcov swaps cores only on 3.12 and 3.13")
@@ -270,6 +272,9 @@ def test_nbcov_run_measures_when_the_swap_is_missing(tmp_path: Path, monkeypatch
     result = nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", cwd=tmp_path)
     assert "Traceback" not in result.stdout + result.stderr
     out = nbformat.read(str(tmp_path / "out" / "nb.ipynb"), as_version=4)
-    assert "core: the C tracer" in "".join(o.get("text", "") for o in out.cells[2].outputs)
+    status = "".join(o.get("text", "") for o in out.cells[2].outputs)
+    assert "core: the C tracer" in status
+    fallbacks = [line for line in status.splitlines() if line.strip().startswith("fallback:")]
+    assert len(fallbacks) == 1 and "C tracer" in fallbacks[0] and "slower" in fallbacks[0], status
     cell = cells_by_index(report_json(tmp_path))[1]
     assert cell["missing_lines"] == [6] and cell["summary"]["num_partial_branches"] == 1

@@ -2,7 +2,16 @@
 
 coverage.py documents `Coverage`, `CoverageData`, plugins and reporters; anything else may move in a
 minor release. Each function here says which coverage.py versions it was checked on and falls back
-to coverage.py's own documented behaviour when a probe fails.
+to coverage.py's own documented behaviour when a probe fails, saying once in one line (`notice`)
+what is slower or missing — never an exception for the user. Grouped by capability: notices, the
+core swap (nbcov's tracers built in place of coverage.py's), plugins, the Collector (another
+measurement in the kernel), reporting (file reporters, analysis, the tokenizer hand-over) and
+start-up (the stack snapshot, the Coverage a plugin starts in, coverage.py's exit handler).
+
+nbcov's `engine.lines.LineMonitor` subclasses coverage.py's SysMonitor; the subclass stays in the
+engine (it is nbcov's tracer, not a use of a name), built from the class object `sysmon_class()`
+hands out after checking the attributes the subclass relies on. `tests/test_seam.py` fails when any
+other module reaches a coverage.py name outside its documented API.
 """
 
 from __future__ import annotations
@@ -67,15 +76,21 @@ def copy_config(config: Any) -> Any:
 # A probe that fails is said once per process, in one line, by what it costs the user; nbcov goes on
 # with coverage.py's own behaviour instead.
 
-_said: set[str] = set()
+_said: dict[str, None] = {}  # in the order said
 
 
 def notice(message: str) -> None:
     """Say once, in one line on stderr (a cell's output in a kernel), what this coverage.py costs."""
     if message in _said:
         return
-    _said.add(message)
+    _said[message] = None
     print(f"nbcov: {message}", file=sys.stderr)
+
+
+def notices() -> list[str]:
+    """What `notice` said in this process (`%nbcov status` repeats it: a kernel that `nbcov run` starts
+    loads nbcov before any cell, where nothing shows what it prints)."""
+    return list(_said)
 
 
 def _probe(check: Callable[[], bool]) -> bool:

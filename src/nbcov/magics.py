@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
-from nbcov import core
+from nbcov import core, coverage_internals
 from nbcov.options import Options
 from nbcov.session import Session
 
@@ -189,6 +189,8 @@ class NbcovMagics(Magics):
         status["core"] = core.describe(session.cov)  # in words, from nbcov's own record (nbcov.core)
         for key, value in status.items():
             print(f"{key:>10}: {value}")
+        for said in coverage_internals.notices():  # what this coverage.py makes slower or leaves out
+            print(f"{'fallback':>10}: {said}")
 
     def _cmd_report(self, session: Session, args: argparse.Namespace) -> Any:
         from nbcov import inline, report

@@ -81,16 +81,16 @@ def _header_end(node: Any) -> int:
     if isinstance(node, ast.Match):
         body = [node.cases[0].pattern] if node.cases else None
     if isinstance(body, list) and body and isinstance(body[0], ast.AST):
-        start = node.pattern.lineno if isinstance(node, ast.match_case) else node.lineno
-        end = max(start, body[0].lineno - 1)
+        start: int = node.pattern.lineno if isinstance(node, ast.match_case) else node.lineno
+        end: int = max(start, getattr(body[0], "lineno") - 1)
         # A test ending on the body's own line (`if (a and\n b): c`) still belongs to the header.
         for part in ("test", "iter", "subject", "guard", "pattern", "items"):
             value = getattr(node, part, None)
             for expr in value if isinstance(value, list) else [value]:
                 if expr is not None and getattr(expr, "end_lineno", None):
-                    end = max(end, expr.end_lineno)
+                    end = max(end, int(expr.end_lineno))
         return end
-    return node.end_lineno or node.lineno
+    return int(node.end_lineno or node.lineno)
 
 
 class Relevance:
