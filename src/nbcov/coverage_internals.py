@@ -500,3 +500,29 @@ def connection_held(data: Any) -> contextlib.AbstractContextManager[Any]:
     7.10-7.17); where it is missing, each query opens its own, as coverage.py does."""
     connect = getattr(data, "_connect", None)
     return connect() if connect is not None else contextlib.nullcontext()
+
+
+# == coverage.py's Python analysis =====================================================================
+
+
+def parsed_python(text: str) -> Any:
+    """coverage.py's parser, run on Python source `text`: its `arcs()`, `exit_counts()` and
+    `first_line(line)` are what coverage.py's reports use (`coverage.parser.PythonParser`, checked on
+    coverage 7.10.0 and 7.17.5). Raises what the parser raises (the caller stays conservative)."""
+    from coverage.parser import PythonParser
+
+    parser = PythonParser(text=text)
+    parser.parse_source()
+    return parser
+
+
+def python_source(filename: str) -> str | None:
+    """The source coverage.py would report for a Python file on disk, as it reads it (encoding
+    declarations, a trailing newline; `coverage.python.get_python_source`, checked on coverage 7.10.0
+    and 7.17.5), or None when it cannot read it."""
+    try:
+        from coverage.python import get_python_source
+
+        return str(get_python_source(filename))
+    except Exception:
+        return None

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from coverage.parser import PythonParser
+from nbcov import coverage_internals
 
 #: Maps a measured file name to its source text (None: unknown, so every arc counts).
 SourceProvider = Callable[[str], "str | None"]
@@ -138,8 +138,7 @@ class Relevance:
         if text is None:
             return
         try:
-            parser = PythonParser(text=text)
-            parser.parse_source()
+            parser = coverage_internals.parsed_python(text)
             arcs = parser.arcs()
             counts = parser.exit_counts()
         except Exception:  # any parse failure: stay conservative
@@ -185,12 +184,7 @@ class Relevance:
 def default_source(filename: str) -> str | None:
     """The text coverage.py would report `filename` with: the file on disk, else what linecache holds."""
     if os.path.exists(filename):
-        try:
-            from coverage.python import get_python_source
-
-            return get_python_source(filename)
-        except Exception:
-            return None
+        return coverage_internals.python_source(filename)
     lines = linecache.getlines(filename)
     return "".join(lines) if lines else None
 
