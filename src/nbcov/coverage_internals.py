@@ -381,8 +381,14 @@ def warn(cov: Any, message: str, slug: str) -> None:
 def analysis_to_report(cov: Any, morfs: list[Any] | None) -> list[tuple[Any, Any]]:
     """(file reporter, analysis) of each file a coverage.py report would show, in its order, with its
     errors handled as its reports handle them (`coverage.report_core.get_analysis_to_report`, 7.10-7.17)."""
-    from coverage.report_core import get_analysis_to_report
-
+    try:
+        from coverage.report_core import get_analysis_to_report
+    except ImportError:
+        notice(f"coverage.py {_version()} has no report_core: nbcov's reports list every measured file, "
+               "without coverage.py's own selection and error handling")
+        return [(fr, analyze(cov, fr.filename, fr)) for fr in
+                sorted((file_reporter(cov, name) for name in cov.get_data().measured_files()),
+                       key=lambda fr: fr.relative_filename())]
     return list(get_analysis_to_report(cov, morfs))
 
 
@@ -526,3 +532,9 @@ def python_source(filename: str) -> str | None:
         return str(get_python_source(filename))
     except Exception:
         return None
+
+
+def started(cov: Any) -> bool:
+    """Has `cov` been started and not stopped (`Coverage._started`, coverage 7.10.0-7.17.5)? True when
+    this coverage.py does not say (the caller then acts as if it measures)."""
+    return bool(getattr(cov, "_started", True))
