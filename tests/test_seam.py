@@ -203,26 +203,32 @@ def test_status_and_covtest_name_the_core_in_words(tmp_path: Path) -> None:
 
 # -- fallbacks: coverage.py without the internals nbcov probes ------------------------------------------
 
-#: A coverage.py whose `_init_for_start` has another name (as a future release may): its own `start()`
-#: still builds its core, but nbcov finds no place to swap its tracers in.
-RENAMED_CORE_BUILDER = """\
-import coverage
+#: A coverage.py where one private method has another name (as a future release may): its own code
+#: calls it by the new name, so coverage.py works as before, but nbcov's probe for the old one fails.
+RENAMED = """\
+import importlib
 
-_C = coverage.Coverage
-_C._builds_core_for_start = _C._init_for_start
-del _C._init_for_start
-_code = _C.start.__code__
-_C.start.__code__ = _code.replace(
-    co_names=tuple("_builds_core_for_start" if n == "_init_for_start" else n for n in _code.co_names)
-)
+_owner = getattr(importlib.import_module({module!r}), {owner!r})
+setattr(_owner, {new!r}, _owner.__dict__[{old!r}])
+delattr(_owner, {old!r})
+for _function in list(vars(_owner).values()):
+    _code = getattr(_function, "__code__", None)
+    if _code is not None and {old!r} in _code.co_names:
+        _function.__code__ = _code.replace(co_names=tuple({new!r} if n == {old!r} else n for n in _code.co_names))
 """
 
 
-def _renamed_core_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _renamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, owner: str, old: str) -> None:
+    """Every Python the test starts (kernels, `nbcov run`) gets that coverage.py (a sitecustomize)."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(RENAMED_CORE_BUILDER)
+    code = RENAMED.format(module=module, owner=owner, old=old, new=f"{old}_renamed")
+    (site / "sitecustomize.py").write_text(code)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(SRC.parent), os.environ.get("PYTHONPATH", "")]))
+
+
+def _renamed_core_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _renamed(tmp_path, monkeypatch, "coverage.control", "Coverage", "_init_for_start")
 
 
 def test_probe_fails_in_this_process_without_an_exception(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,3 +283,15 @@ def test_nbcov_run_measures_when_the_swap_is_missing(tmp_path: Path, monkeypatch
     assert len(fallbacks) == 1 and "C tracer" in fallbacks[0] and "slower" in fallbacks[0], status
     cell = cells_by_index(report_json(tmp_path))[1]
     assert cell["missing_lines"] == [6] and cell["summary"]["num_partial_branches"] == 1
+
+
+def test_load_ext_measures_when_the_collectors_flush_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """coexist.py's hook into another measurement's flush: without it only that recovery is lost."""
+    _renamed(tmp_path, monkeypatch, "coverage.collector", "Collector", "mapped_file_dict")
+    make_notebook(tmp_path / "nb.ipynb", ["%load_ext nbcov", CLASSIFY, "classify(1)\nclassify(-1)", "%nbcov status"])
+    executed = execute_notebook(tmp_path / "nb.ipynb")
+    said = [line for o in executed.cells[0].outputs for line in o.get("text", "").splitlines()]
+    assert len(said) == 1 and said[0].startswith("nbcov: ") and "another sys.settrace measurement" in said[0], said
+    status = "".join(o.get("text", "") for o in executed.cells[3].outputs)
+    assert "measuring: True" in status and "fallback: " in status
+    assert cells_by_index(report_json(tmp_path))[2]["missing_lines"] == [6]
