@@ -113,12 +113,15 @@ _CORE_FIELDS = ("tracer_class", "tracer_kwargs", "file_disposition_class", "supp
 
 @functools.cache
 def _core_swappable() -> bool:
-    import coverage
-    from coverage import core as core_module
+    def check() -> bool:
+        import coverage
+        from coverage import core as core_module
 
-    fields = getattr(core_module.Core, "__annotations__", {})
-    return _probe(lambda: callable(inspect.getattr_static(coverage.Coverage, "_init_for_start", None))
-                  and "tracer_class" in fields and "_inited_for_start" in inspect.getsource(coverage.Coverage.start))
+        return (callable(inspect.getattr_static(coverage.Coverage, "_init_for_start", None))
+                and "_inited_for_start" in coverage.Coverage.start.__code__.co_names
+                and "tracer_class" in getattr(core_module.Core, "__annotations__", {}))
+
+    return _probe(check)
 
 
 def core_swappable(cov: Any, instead: str) -> bool:
