@@ -116,6 +116,8 @@ def install_lines(cov: Any) -> bool:
     """
     if cov.get_option("run:branch") or requested() == "coverage" or not SUPPORTED:
         return False
+    if cov.get_option("run:core") != "sysmon":  # coverage.py's C tracer measures: nothing to swap, or to say
+        return False
     from nbcov.engine.lines import line_monitor_class
 
     slower = "line coverage under sys.monitoring keeps paying for code whose lines all ran (~20% slower)"
