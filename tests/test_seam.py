@@ -141,7 +141,7 @@ def test_the_seam_says_which_versions_each_function_was_checked_on() -> None:
 # -- the core in words ---------------------------------------------------------------------------------
 
 
-def _started(tmp_path: Path, **options: object) -> coverage.Coverage:
+def _unstarted(**options: object) -> coverage.Coverage:
     cov = coverage.Coverage(data_file=None, config_file=False)
     for name, value in options.items():
         cov.set_option(f"run:{name}", value)
@@ -152,7 +152,7 @@ def _started(tmp_path: Path, **options: object) -> coverage.Coverage:
 def test_coverage_pys_own_core_in_words(tmp_path: Path, chosen: str) -> None:
     if chosen == "sysmon" and sys.version_info < (3, 12):
         pytest.skip("sys.monitoring is 3.12+")
-    cov = _started(tmp_path, core=chosen)
+    cov = _unstarted(core=chosen)
     assert core.in_use(cov) is None and core.describe(cov) == "stopped"
     cov.start()
     try:
@@ -164,7 +164,7 @@ def test_coverage_pys_own_core_in_words(tmp_path: Path, chosen: str) -> None:
 
 @pytest.mark.skipif(not engine.SUPPORTED, reason="nbcov's tracers measure on 3.12 and 3.13")
 def test_nbcovs_tracers_are_known_from_nbcovs_record_not_class_names(tmp_path: Path) -> None:
-    branches = _started(tmp_path, branch=True)
+    branches = _unstarted(branch=True)
     assert engine.install(branches, mark_imports=False)
     branches.start()
     try:
@@ -172,7 +172,7 @@ def test_nbcovs_tracers_are_known_from_nbcovs_record_not_class_names(tmp_path: P
         assert core.describe(branches) == "nbcov's branch engine"
     finally:
         branches.stop()
-    lines = _started(tmp_path, core="sysmon")
+    lines = _unstarted(core="sysmon")
     assert engine.install_lines(lines)
     lines.start()
     try:
