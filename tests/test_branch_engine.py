@@ -437,8 +437,8 @@ def test_notebook_cells_same_as_with_the_c_tracer(tmp_path: Path, monkeypatch: p
                 for name, entry in report["files"].items()
             },
         }
-    assert "CTracer" in runs["coverage"]["status"]
-    assert engine.ENGINE_NAME in runs["auto"]["status"]  # %nbcov status says which engine measured
+    assert "core: the C tracer" in runs["coverage"]["status"]
+    assert "core: nbcov's branch engine" in runs["auto"]["status"]  # %nbcov status says which engine measured
     assert runs["auto"]["cells"] == runs["coverage"]["cells"]
     assert runs["auto"]["helper"] == runs["coverage"]["helper"]
     assert runs["auto"]["helper"]["helper_mod.py"]["executed_branches"] == [[2, 3], [2, 4]]  # imported, measured

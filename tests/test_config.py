@@ -101,12 +101,12 @@ def test_same_cells_same_numbers_under_every_core(tmp_path: Path, monkeypatch: p
     assert shapes["ctrace"][0]["executed_lines"] == [1, 2, 3, 4, 5, 6]
     for core in CORES:
         assert shapes[core] == shapes["ctrace"], core
-    assert "CTracer" in runs["ctrace"]["status"]
+    assert "core: the C tracer" in runs["ctrace"]["status"]
     if "sysmon" in runs:
         # sys.monitoring measures lines; branches on 3.12/3.13 (where coverage.py's sysmon core cannot)
         # are measured by nbcov's sys.monitoring engine.
-        expected = "nbcov-branch" if branch and sys.version_info < (3, 14) else "SysMonitor"
-        assert expected in runs["sysmon"]["status"]
+        expected = "nbcov's branch engine" if branch and sys.version_info < (3, 14) else "sys.monitoring"
+        assert f"core: {expected}" in runs["sysmon"]["status"]
 
 
 def test_core_choice_for_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,5 +148,5 @@ def test_core_choice_for_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         statuses[name] = texts[2]
         assert cells_by_index(report_json(folder))[2]["executed_lines"] == [1]
         assert "nb.ipynb|cell 2" in nbcov_cli("who", "nb.ipynb:2:1", cwd=folder).stdout
-    assert ("SysMonitor" if core.SYSMON_LINES else "CTracer") in statuses["none"]
-    assert "CTracer" in statuses["ctrace"]
+    assert ("core: sys.monitoring" if core.SYSMON_LINES else "core: the C tracer") in statuses["none"]
+    assert "core: the C tracer" in statuses["ctrace"]

@@ -159,7 +159,7 @@ def test_per_test_contexts_are_exact_under_sysmon(tmp_path: Path, monkeypatch: p
         folder = tmp_path / core
         nb = make_notebook(folder / "nb.ipynb", ["%load_ext nbcov", CODE, TESTS])
         text, _ = outputs(execute_notebook(nb), 3)
-        assert ("SysMonitor" if core == "sysmon" else "CTracer") in text  # the report says which core measured
+        assert ("sys.monitoring" if core == "sysmon" else "the C tracer") in text  # the report says which core measured
         answers[core] = [nbcov_cli("who", f"nb.ipynb:2:{line}", cwd=folder).stdout for line in range(1, 7)]
     assert answers["sysmon"] == answers["ctrace"]
     assert answers["sysmon"][1].split() == [

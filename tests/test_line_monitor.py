@@ -53,7 +53,7 @@ def test_every_line_an_event_reports_is_waited_for() -> None:
 
 def test_lines_per_context_equal_coverage_pys() -> None:
     runs = {mode: probe(mode) for mode in ("ctrace", "sysmon", "nbcov")}
-    assert runs["nbcov"]["tracer"] == "LineMonitor" and runs["nbcov"]["core"] == "SysMonitor"
+    assert runs["nbcov"]["tracer"] == "LineMonitor" and runs["nbcov"]["core"] == "LineMonitor"
     assert runs["sysmon"]["tracer"] == "SysMonitor" and runs["ctrace"]["core"] == "CTracer"
     reference = runs["ctrace"]["files"]
     assert len(reference) == len(TARGETS)
@@ -71,7 +71,7 @@ def test_cells_that_ran_every_line_are_recorded_again_in_the_next_cells_context(
     )
     nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", cwd=tmp_path)
     status = "".join(o.get("text", "") for o in nbformat.read(str(tmp_path / "out" / "nb.ipynb"), as_version=4).cells[3].outputs)
-    assert "SysMonitor" in status
+    assert "core: sys.monitoring" in status
     for line in (1, 2, 3):
         who = nbcov_cli("who", f"nb.ipynb:1:{line}", cwd=tmp_path).stdout.splitlines()
         expected = ["nb.ipynb|cell 1"] if line == 1 else ["nb.ipynb|cell 2", "nb.ipynb|cell 3"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import glob
@@ -11,9 +12,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import coverage
-from coverage import collector as _collector_mod
-from coverage import data as _data_mod
-from coverage import sqldata as _sqldata_mod
+
+from nbcov import coverage_internals
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -72,19 +72,23 @@ class Guard:
     def install(self) -> None:
         """Wrap the coverage.py entry points another tool goes through (only its objects are affected)."""
         self._wrap(coverage.Coverage, "__init__", self._after_init, after=True)
-        if "_init_data" in coverage.Coverage.__dict__:
-            self._wrap(coverage.Coverage, "_init_data", self._before_data, after=False)
+        opening = coverage_internals.data_file_opening_hook()
+        if opening is not None:
+            self._wrap(coverage.Coverage, opening, self._before_data, after=False)
         else:  # coverage.py changed its internals: decide when the Coverage is made
             self._wrap(coverage.Coverage, "__init__", lambda cov, _: self._before_data(cov), after=True)
         self._wrap(coverage.Coverage, "start", self._after_start, after=True)
         self._wrap(coverage.Coverage, "stop", self._before_stop, after=False)
-        self._wrap(_collector_mod.Collector, "mapped_file_dict", self._measured_by_other, after=True)
-        self._wrap(_sqldata_mod.CoverageData, "erase", None, replace=self._erase)
-        original = _data_mod.combinable_files
-        _data_mod.combinable_files = functools.wraps(original)(
-            lambda *args, **kwargs: [p for p in original(*args, **kwargs) if not self._ours(p)]
-        )
-        self._undo.append(lambda: setattr(_data_mod, "combinable_files", original))
+        collector_class = coverage_internals.collector_class()
+        if collector_class is not None and "mapped_file_dict" in collector_class.__dict__:
+            self._wrap(collector_class, "mapped_file_dict", self._measured_by_other, after=True)
+        else:
+            coverage_internals.notice(
+                "this coverage.py's Collector is not as nbcov expects: cells run while another "
+                "sys.settrace measurement runs are not measured by nbcov"
+            )
+        self._wrap(coverage.CoverageData, "erase", None, replace=self._erase)
+        self._undo.append(coverage_internals.wrap_combinable_files(lambda path: not self._ours(path)))
 
     def uninstall(self) -> None:
         while self._undo:
@@ -122,7 +126,7 @@ class Guard:
 
     def _our_collector(self) -> Any:
         cov = self._ours_cov()
-        return getattr(cov, "_collector", None) if cov is not None else None
+        return coverage_internals.collector(cov) if cov is not None else None
 
     def _foreign(self, obj: Any) -> bool:
         """Another tool's Coverage or Collector (nbcov's own reports in the kernel are nbcov's too)."""
@@ -131,7 +135,8 @@ class Guard:
             return False
         if isinstance(obj, coverage.Coverage):
             return not getattr(obj, "_nbcov_owned", False)
-        return isinstance(obj, _collector_mod.Collector)
+        collector_class = coverage_internals.collector_class()
+        return collector_class is not None and isinstance(obj, collector_class)
 
     def _ours(self, path: str) -> bool:
         """nbcov's data file, or a piece of it (the processes a notebook starts write `<data file>.<suffix>`)."""
@@ -149,7 +154,8 @@ class Guard:
         # nbcov's hooks run inside the other measurement (its own start/stop, the cells' hooks): they
         # are not the user's code, and without nbcov they would not be there. nbcov's pytest plugin
         # runs in any pytest process nbcov is installed in, so it stays as it would be.
-        cov.set_option("run:omit", [*(cov.get_option("run:omit") or []), *_KERNEL_SIDE])
+        omit = cov.get_option("run:omit")
+        cov.set_option("run:omit", [*(omit if isinstance(omit, list) else []), *_KERNEL_SIDE])
 
     def _before_data(self, cov: coverage.Coverage) -> None:
         """A Coverage about to erase, read or write nbcov's data file: nbcov moves out first.
@@ -158,14 +164,14 @@ class Guard:
         only to read the configuration never touches the file.
         """
         data_file = cov.config.data_file
-        if getattr(cov, "_data", None) is None and data_file:
+        if not coverage_internals.data_opened(cov) and data_file:
             if os.path.abspath(data_file) == os.path.abspath(self.host.target):
                 self.host.relocate(f"another coverage.py measurement in this kernel uses {data_file}")
 
     def _after_start(self, cov: coverage.Coverage, _result: Any) -> None:
         """The other Coverage paused nbcov's tracer: run beside it when the two can, else note the gap."""
-        ours, theirs = self._our_collector(), getattr(cov, "_collector", None)
-        stack = getattr(_collector_mod.Collector, "_collectors", [])
+        ours, theirs = self._our_collector(), coverage_internals.collector(cov)
+        stack = coverage_internals.collector_stack()
         if ours is None or theirs is None or len(stack) < 2 or stack[-2] is not ours or not self.host.measuring:
             return
         if _can_run_beside(ours, theirs):
@@ -178,10 +184,10 @@ class Guard:
 
     def _before_stop(self, cov: coverage.Coverage) -> None:
         """coverage.py resumes the collector below on stop: pause nbcov's first, so it is started once."""
-        theirs = getattr(cov, "_collector", None)
+        theirs = coverage_internals.collector(cov)
         if theirs is not None and id(theirs) in self._resumed:
             self._resumed.discard(id(theirs))
-            stack = getattr(_collector_mod.Collector, "_collectors", [])
+            stack = coverage_internals.collector_stack()
             if len(stack) >= 2 and stack[-1] is theirs and stack[-2] is self._our_collector():
                 self._our_collector().pause()
 
@@ -196,8 +202,8 @@ class Guard:
         wanted = {path: points for path, points in mapped.items() if self._would_measure(cov, path)}
         if not wanted:
             return
-        their_arcs = bool(getattr(collector, "branch", False))
-        our_arcs = bool(getattr(self._our_collector(), "branch", False))
+        their_arcs = coverage_internals.measures_branches(collector)
+        our_arcs = coverage_internals.measures_branches(self._our_collector())
         if our_arcs and not their_arcs:
             # Lines cannot stand in for arcs in one data file: the cells' branches stay unseen.
             self._incomplete("the branches (it measured lines only)")
@@ -213,14 +219,7 @@ class Guard:
     def _would_measure(self, cov: coverage.Coverage, path: str) -> bool:
         if self.host.is_cell_file(path):
             return True
-        inorout = getattr(cov, "_inorout", None)
-        check = getattr(inorout, "check_include_omit_etc", None)
-        if check is None:
-            return False
-        try:
-            return check(path, None) is None
-        except Exception:  # coverage.py internals changed: recover cells only
-            return False
+        return coverage_internals.selected(cov, path)  # False where coverage.py cannot say: cells only
 
     def _incomplete(self, why: str) -> None:
         if why not in self.pending.incomplete:
@@ -228,13 +227,15 @@ class Guard:
 
     def _erase(self, original: Any, data: Any, parallel: bool = False) -> None:
         """A parallel erase deletes `<data file>.*`: leave nbcov's own pieces alone."""
-        if not parallel or getattr(data, "_no_disk", False):
-            return original(data, parallel)
+        if not parallel or coverage_internals.in_memory(data):
+            original(data, parallel)
+            return
         original(data, False)
         filename = os.path.abspath(data.data_filename())
         for path in glob.glob(glob.escape(filename) + ".*"):
             if not self._ours(path):
-                _sqldata_mod.file_be_gone(path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
 
     # -- after each cell --------------------------------------------------------------------------
 
@@ -244,7 +245,7 @@ class Guard:
             self._take_unflushed(theirs)
             if narrowed:
                 self._incomplete("code outside its source/include settings")
-            if theirs in getattr(_collector_mod.Collector, "_collectors", []):
+            if theirs in coverage_internals.collector_stack():
                 self.pending.cells.append(cell)  # still measuring: this cell ran under it too
             else:
                 del self._blind[key]
@@ -263,10 +264,9 @@ class Guard:
 
         Read, not flushed: its data stays as it is. Packed arcs (the C tracer's) wait for its own flush.
         """
-        raw = getattr(collector, "data", None)
-        packed = bool(getattr(getattr(collector, "core", None), "packed_arcs", False))
-        if isinstance(raw, dict) and raw and not (collector.branch and packed):
-            collector.mapped_file_dict({path: set(points) for path, points in list(raw.items())})
+        held = coverage_internals.unflushed(collector)
+        if held:
+            collector.mapped_file_dict(held)
 
 
 def _can_run_beside(ours: Any, theirs: Any) -> bool:
@@ -275,8 +275,7 @@ def _can_run_beside(ours: Any, theirs: Any) -> bool:
 
 
 def _systrace(collector: Any) -> bool:
-    core = getattr(collector, "core", None)
-    return bool(getattr(core, "systrace", True))
+    return coverage_internals.systrace(collector)
 
 
 def _made_by_nbcov(frame: Any) -> bool:

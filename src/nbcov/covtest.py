@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from nbcov import core
 from nbcov.notebook import session_notebook
 from nbcov.options import Options
 from nbcov.session import Session
@@ -115,7 +116,7 @@ class _NotebookTests:
         # code). sys.monitoring costs nothing for code it has switched off, but every start, stop
         # and context switch switches everything back on: under it measuring stays on, and the
         # context changes once per test.
-        self.per_phase = session is not None and session.core != "SysMonitor"
+        self.per_phase = session is not None and core.in_use(session.cov) is not core.Core.SYSMON
         self.test_ids: list[str] = []
         self.failed: list[str] = []
 

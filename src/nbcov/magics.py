@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from nbcov import core, coverage_internals
 from nbcov.options import Options
 from nbcov.session import Session
 
@@ -145,7 +146,7 @@ class NbcovMagics(Magics):
             touched = [n for n in touched if n != session.running_cell_name()]
         results = report.analyse(cov, touched)
         passed = len(run.test_ids) - len(run.failed)
-        heading = f"nbcov · {passed} of {len(run.test_ids)} tests passed · measured by {session.core}"
+        heading = f"nbcov · {passed} of {len(run.test_ids)} tests passed · measured by {core.describe(session.cov)}"
         return inline.InlineReport.from_results(results, contexts, heading, color=_is_terminal(self.shell))
 
     @line_magic
@@ -190,6 +191,8 @@ class NbcovMagics(Magics):
     def _cmd_status(self, session: Session, args: argparse.Namespace) -> None:
         for key, value in dataclasses.asdict(session.status()).items():
             print(f"{key:>10}: {value}")
+        for said in coverage_internals.notices():  # what this coverage.py makes slower or leaves out
+            print(f"{'fallback':>10}: {said}")
 
     def _cmd_report(self, session: Session, args: argparse.Namespace) -> Any:
         from nbcov import inline, report
@@ -198,7 +201,7 @@ class NbcovMagics(Magics):
         cov = report.open_coverage(session.target)
         data = cov.get_data()
         contexts = {n: data.contexts_by_lineno(n) for n in data.measured_files()} if data.measured_contexts() - {""} else {}
-        heading = f"nbcov · {session.target} · measured by {session.core}"
+        heading = f"nbcov · {session.target} · measured by {core.describe(session.cov)}"
         return inline.InlineReport.from_results(report.analyse(cov), contexts, heading, color=_is_terminal(self.shell))
 
     def _cmd_html(self, session: Session, args: argparse.Namespace) -> None:

@@ -13,11 +13,10 @@ from typing import Any, TextIO
 import coverage
 from coverage.exceptions import CoverageException
 from coverage.jsonreport import JsonReporter
-from coverage.report_core import get_analysis_to_report
 from coverage.plugin import FileReporter
 from coverage.results import Analysis, Numbers, format_lines
 
-from nbcov import __version__
+from nbcov import __version__, coverage_internals
 from nbcov.cells import RecordError, is_cell_name, record_tail
 from nbcov.cov_plugin import CellFileReporter, display_record
 from nbcov.data import DataFileError, check_data_file
@@ -127,7 +126,7 @@ def analyse(cov: coverage.Coverage, morfs: Sequence[str] | None = None) -> Resul
     data.set_query_contexts(cov.config.report_contexts)
     reporter = JsonReporter(cov)
     try:
-        analysed = list(get_analysis_to_report(cov, list(morfs) if morfs is not None else None))
+        analysed = coverage_internals.analysis_to_report(cov, list(morfs) if morfs is not None else None)
     except KeyError as exc:
         raise DataFileError(_unconfigured_plugin_message(str(exc))) from exc
     except CoverageException as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import coexist, compiler, engine, measurement, processes, saving
+from nbcov import coexist, compiler, core, engine, measurement, processes, saving
 from nbcov.cellnames import CellNames
 from nbcov.cells import CellRecord, CellStore
 from nbcov.contract import KernelContract
@@ -65,7 +65,6 @@ class Session:
         self.target = ""
         self.store: CellStore | None = None
         self.measuring = False
-        self._core = "?"
         self._stack = CellStack()
         self.names = CellNames(shell, self._stack, measuring=lambda: self.measuring, on_new_cell=self._new_cell)
         self._saver = Saver(self.names)
@@ -100,7 +99,6 @@ class Session:
         measurement.first_start(cov)
         processes.follow_forks(self)
         self.measuring = True
-        self._core = str(dict(cov.sys_info()).get("core", "?"))
         self._exit.install()  # after cov.start(), see there
         # Other coverage.py measurements in this kernel (ipytest, pytest-cov, the user's): see coexist.py.
         self._guard = coexist.Guard(self)
@@ -256,7 +254,8 @@ class Session:
         if self.cov is None or not self.measuring:
             return ""
         previous = self.cov.switch_context(context) or ""
-        if self.core in ("SysMonitor", engine.ENGINE_NAME):
+        used = core.in_use(self.cov)
+        if used is not None and used.rearmed_per_context:
             engine.restart(self.cov)
         return previous
 
@@ -281,8 +280,8 @@ class Session:
 
     @property
     def core(self) -> str:
-        """What measures: coverage.py's CTracer, PyTracer or SysMonitor, or nbcov's nbcov-branch engine."""
-        return self._core if self.cov is not None else "stopped"
+        """What measures, in the words users see ("sys.monitoring", "the C tracer", "nbcov's branch engine")."""
+        return core.describe(self.cov)
 
     # -- answering %nbcov -----------------------------------------------------------------------------
 

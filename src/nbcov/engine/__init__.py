@@ -21,6 +21,10 @@ Which engine measures branches is decided by the environment variable ``NBCOV_BR
 For line coverage under coverage.py's ``sysmon`` core, ``install_lines`` swaps in ``lines.LineMonitor``
 (coverage.py's SysMonitor, which also switches off code objects that have no line left to record);
 ``NBCOV_BRANCH_ENGINE=coverage`` leaves that to coverage.py as well.
+
+Every coverage.py internal the swap needs (its core, Collector, SysMonitor class) is reached through
+`nbcov.coverage_internals`; where this coverage.py does not offer it, coverage.py's own core measures
+and one line says what is slower.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from nbcov import core, coverage_internals
 from nbcov.core import tracer_only_settings
 
 if TYPE_CHECKING:  # the analysis modules load when the engine measures, not in every kernel
@@ -60,13 +65,15 @@ def decide(cov: Any) -> tuple[bool, str]:
     if not cov.get_option("run:branch"):
         return False, "line coverage: nbcov.core chooses coverage.py's sysmon or default core"
     refusals = tracer_only_settings(cov)
-    if not _pluggable(cov):
-        refusals.append("this coverage.py version has no place to plug the engine in")
     # `core = sysmon` asks for sys.monitoring's speed, which coverage.py cannot give branches before
     # 3.14 (it falls back to its C tracer); the engine is that, so only ctrace/pytrace are respected.
     core = cov.get_option("run:core")
     if choice == "auto" and core and core != "sysmon":
         refusals.append(f"core = {core} was chosen")
+    if not refusals and not coverage_internals.core_swappable(
+        cov, "branches are measured by coverage.py's C tracer (4-13x slower than nbcov's branch engine)"
+    ):
+        refusals.append("this coverage.py version has no place to plug the engine in")
     if refusals:
         why = "; ".join(refusals)
         if choice == "nbcov":
@@ -92,7 +99,7 @@ def install(
     use, _why = decide(cov)
     if not use:
         return False
-    _each_core(cov, lambda: _swap_core(cov, source_provider, force_slow))
+    coverage_internals.each_core(cov, lambda built: _swap_core(cov, built, source_provider, force_slow))
     if mark_imports:
         from nbcov.engine.markers import install_import_markers
 
@@ -109,38 +116,26 @@ def install_lines(cov: Any) -> bool:
     """
     if cov.get_option("run:branch") or requested() == "coverage" or not SUPPORTED:
         return False
-    from nbcov.engine.lines import LineMonitor, usable
-
-    if not usable() or not _pluggable(cov):
+    if cov.get_option("run:core") != "sysmon":  # coverage.py's C tracer measures: nothing to swap, or to say
         return False
+    from nbcov.engine.lines import line_monitor_class
 
-    def swap() -> None:
-        from coverage.sysmon import SysMonitor
+    slower = "line coverage under sys.monitoring keeps paying for code whose lines all ran (~20% slower)"
+    line_monitor = line_monitor_class()
+    if line_monitor is None:
+        coverage_internals.notice(f"this coverage.py's SysMonitor is not as nbcov expects: {slower}")
+        return False
+    if not coverage_internals.core_swappable(cov, slower):
+        return False
+    sysmon = coverage_internals.sysmon_class()
 
-        if cov._core.tracer_class is SysMonitor:
-            cov._core.tracer_class = LineMonitor
+    def swap(built: Any) -> None:
+        if built.tracer_class is sysmon:
+            coverage_internals.set_core(built, tracer_class=line_monitor)
+            core.record_swap(cov, core.Core.SYSMON)
 
-    _each_core(cov, swap)
+    coverage_internals.each_core(cov, swap)
     return True
-
-
-def _pluggable(cov: Any) -> bool:
-    """Does this Coverage build its core where `_each_core` can follow it (coverage.py 7.x)?"""
-    return all(hasattr(cov, name) for name in ("_init_for_start", "_inited_for_start"))
-
-
-def _each_core(cov: Any, swap: Callable[[], None]) -> None:
-    """Call `swap` each time coverage.py builds `cov`'s core (at its first start and after `erase()`),
-    right after it did; and now, if it already has."""
-    original: Callable[[], None] = cov._init_for_start
-
-    def init_for_start() -> None:
-        original()
-        swap()
-
-    cov._init_for_start = init_for_start
-    if cov._inited_for_start:
-        swap()
 
 
 def uninstall(cov: Any) -> None:
@@ -152,35 +147,32 @@ def uninstall(cov: Any) -> None:
 
 
 def _would_trace(cov: Any, path: str) -> bool:
-    inorout = getattr(cov, "_inorout", None)
-    if inorout is None or not getattr(cov, "_started", False):
-        return False
-    disp = inorout.should_trace(path, None)
-    return bool(disp.trace)
+    return coverage_internals.would_trace(cov, path)
 
 
-def _swap_core(cov: Any, source_provider: SourceProvider | None, force_slow: bool) -> None:
-    from coverage.disposition import FileDisposition
-
+def _swap_core(cov: Any, built: Any, source_provider: SourceProvider | None, force_slow: bool) -> None:
     from nbcov.engine.monitor import BranchMonitor
 
-    core = cov._core
-    core.tracer_class = BranchMonitor
-    core.tracer_kwargs = {"source_provider": source_provider, "force_slow": force_slow}
-    core.file_disposition_class = FileDisposition
-    core.supports_plugins = False
-    core.supports_dynamic_contexts = True  # restart() makes per-context data exact
-    core.packed_arcs = False
-    core.systrace = False
-    cov._inorout.disp_class = FileDisposition
+    disposition = coverage_internals.file_disposition_class()
+    coverage_internals.set_core(
+        built,
+        tracer_class=BranchMonitor,
+        tracer_kwargs={"source_provider": source_provider, "force_slow": force_slow},
+        file_disposition_class=disposition,
+        supports_plugins=False,
+        supports_dynamic_contexts=True,  # restart() makes per-context data exact
+        packed_arcs=False,
+        systrace=False,
+    )
+    coverage_internals.use_disposition_class(cov, disposition)
+    core.record_swap(cov, core.Core.BRANCH_ENGINE)
 
 
 def active_monitor(cov: Any) -> Any:
     """The engine's tracer measuring for `cov` now, or None."""
-    collector = getattr(cov, "_collector", None)
     from nbcov.engine.monitor import BranchMonitor
 
-    for tracer in reversed(getattr(collector, "tracers", None) or []):
+    for tracer in reversed(coverage_internals.tracers(cov)):
         if isinstance(tracer, BranchMonitor):
             return tracer
     return None
@@ -197,16 +189,14 @@ def rearm(cov: Any) -> str | None:
     """
     if not SUPPORTED:
         return None
-    from coverage.sysmon import SysMonitor
-
+    sysmon: type = coverage_internals.sysmon_class() or type(None)
     monitor = sys.modules.get("nbcov.engine.monitor")  # not imported: no branch engine measures here
     BranchMonitor = getattr(monitor, "BranchMonitor", type(None))  # noqa: N806
-    collector = getattr(cov, "_collector", None)
-    for tracer in getattr(collector, "tracers", None) or []:
-        if isinstance(tracer, SysMonitor):  # coverage.py's, or lines.LineMonitor
-            name, on = "coverage.py", tracer.sysmon_on
-        elif isinstance(tracer, BranchMonitor):
-            name, on = "nbcov", tracer.myid is not None
+    for tracer in coverage_internals.tracers(cov):
+        if issubclass(type(tracer), sysmon):  # coverage.py's, or lines.LineMonitor
+            name, on = "coverage.py", bool(tracer.sysmon_on)
+        elif type(tracer) is BranchMonitor:
+            name, on = "nbcov", getattr(tracer, "myid", None) is not None
         else:
             continue
         if not on:
@@ -242,9 +232,7 @@ def restart(cov: Any) -> None:
     monitors go further (they remove a code object's events once it has nothing left to record),
     so without this a second context running the same line would record nothing.
     """
-    collector = getattr(cov, "_collector", None)
-    tracers = getattr(collector, "tracers", None) or []
-    restartable = [t for t in tracers if hasattr(t, "restart")]
+    restartable = [t for t in coverage_internals.tracers(cov) if hasattr(t, "restart")]
     for tracer in restartable:
         tracer.restart()
     if not restartable:

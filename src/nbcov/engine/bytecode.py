@@ -218,6 +218,6 @@ def _mark_line_starts(bc: Bytecode) -> None:
             if t.line is not None and t.line >= 0:  # CPython marks any jump target that has a line
                 t.line_start = True
     for h in bc.handlers:
-        t = bc.instrs.get(h.target)
-        if t is not None and t.op != END_ASYNC_FOR and t.line is not None and t.line >= 0:
-            t.line_start = True
+        handler = bc.instrs.get(h.target)
+        if handler is not None and handler.op != END_ASYNC_FOR and handler.line is not None and handler.line >= 0:
+            handler.line_start = True

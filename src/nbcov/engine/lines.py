@@ -12,16 +12,15 @@ switch (`restart`) every code object listens again, so each context records what
 from __future__ import annotations
 
 import dis
+import functools
 import sys
 from types import CodeType
 from typing import Any
 
-from coverage.sysmon import SysMonitor
+from nbcov import coverage_internals
 
 _mon = sys.monitoring
 _RESUME = dis.opmap["RESUME"]
-# What a LINE callback of coverage.py's SysMonitor needs from it (checked before swapping it in).
-_NEEDED = ("sysmon_line_lines", "code_infos", "lock", "sysmon_on", "myid")
 
 
 def lines_to_record(code: CodeType) -> set[int]:
@@ -40,75 +39,72 @@ def lines_to_record(code: CodeType) -> set[int]:
     return {line for _start, end, line in code.co_lines() if line is not None and end > prologue_end}
 
 
-class LineMonitor(SysMonitor):
-    """coverage.py's SysMonitor, which also removes a code object's events once all its lines ran."""
+@functools.cache
+def line_monitor_class() -> type | None:
+    """`LineMonitor`: coverage.py's SysMonitor, which also removes a code object's events once all its
+    lines ran; None where this coverage.py's SysMonitor is not as it expects (`coverage_internals.sysmon_class`).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # coverage.py builds its tracer with `core.tracer_kwargs`: nothing before 7.15, `tool_id` in
-        # 7.10-7.14. Whatever it passes is SysMonitor's business.
-        super().__init__(*args, **kwargs)
-        self._left: dict[int, set[int]] = {}  # id(code) -> its lines not recorded yet
-        self._quiet: list[CodeType] = []  # code objects whose events were removed
-
-    def sysmon_py_start(self, code: CodeType, instruction_offset: int) -> Any:
-        filename = code.co_filename
-        if filename not in self.should_trace_cache:
-            # coverage.py asks with the frame above its callback, which is now this one: ask with
-            # the code's own frame (`source = <package>` matches modules by the frame's __name__).
-            self.should_trace_cache[filename] = self.should_trace(filename, sys._getframe(1))
-        try:
-            return super().sysmon_py_start(code, instruction_offset)
-        except ValueError:
-            # Code in the cell freed coverage.py's tool id (sys.monitoring.free_tool_id): its
-            # callbacks still run on 3.12/3.13, and setting local events fails. Not the cell's
-            # error: the code is known, and `engine.rearm` instruments it again after the cell.
-            if _mon.get_tool(self.myid) == "coverage.py":
-                raise
-            return _mon.DISABLE
-
-    def sysmon_line_lines(self, code: CodeType, line_number: int) -> Any:
-        result = super().sysmon_line_lines(code, line_number)
-        key = id(code)
-        left = self._left.get(key)
-        if left is None:
-            code_info = self.code_infos.get(key)
-            if code_info is None or code_info.file_data is None:
-                return result
-            left = self._left[key] = lines_to_record(code)
-        left.discard(line_number)
-        if not left:
-            with self.lock:
-                if self.sysmon_on and _mon.get_tool(self.myid) == "coverage.py":  # not freed by a cell
-                    _mon.set_local_events(self.myid, code, 0)
-                    self._quiet.append(code)
-        return result
-
-    def restart(self) -> None:
-        """Record every line again from now on (coverage.py just switched to a new dynamic context)."""
-        with self.lock:
-            if self.sysmon_on:
-                for code in self._quiet:
-                    _mon.set_local_events(self.myid, code, _mon.events.LINE)
-            self._quiet = []
-            self._left = {}
-        _mon.restart_events()
-
-
-LineMonitor.__name__ = "SysMonitor"  # coverage.py's core, as `sys_info()` and `%nbcov status` name it
-
-
-def usable() -> bool:
-    """Does this coverage.py's SysMonitor look as LineMonitor expects (coverage.py 7.10 - 7.x)?
-
-    Built as coverage.py builds it: 7.10-7.14 require the `tool_id` it measures under (building one
-    registers nothing). Anything unexpected means coverage.py's own SysMonitor measures instead.
+    Subclassing stays here rather than in the seam because the class is nbcov's engine, not a use of a
+    name: the base class object comes from the seam, which checks the attributes the methods below
+    use (`SYSMON_NEEDS`), and without it coverage.py's own SysMonitor measures.
     """
-    import inspect
+    base = coverage_internals.sysmon_class()
+    if base is None:
+        return None
 
-    try:
-        wants_tool_id = "tool_id" in inspect.signature(SysMonitor.__init__).parameters
-        probe = SysMonitor.__new__(SysMonitor)
-        SysMonitor.__init__(probe, **({"tool_id": _mon.COVERAGE_ID} if wants_tool_id else {}))
-    except Exception:
-        return False
-    return all(hasattr(probe, name) for name in _NEEDED)
+    class LineMonitor(base):  # type: ignore[valid-type,misc]  # coverage.py's class, from the seam
+        """coverage.py's SysMonitor, which also removes a code object's events once all its lines ran."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # coverage.py builds its tracer with `core.tracer_kwargs`: nothing before 7.15, `tool_id` in
+            # 7.10-7.14. Whatever it passes is SysMonitor's business.
+            super().__init__(*args, **kwargs)
+            self._left: dict[int, set[int]] = {}  # id(code) -> its lines not recorded yet
+            self._quiet: list[CodeType] = []  # code objects whose events were removed
+
+        def sysmon_py_start(self, code: CodeType, instruction_offset: int) -> Any:
+            filename = code.co_filename
+            if filename not in self.should_trace_cache:
+                # coverage.py asks with the frame above its callback, which is now this one: ask with
+                # the code's own frame (`source = <package>` matches modules by the frame's __name__).
+                self.should_trace_cache[filename] = self.should_trace(filename, sys._getframe(1))
+            try:
+                return super().sysmon_py_start(code, instruction_offset)
+            except ValueError:
+                # Code in the cell freed coverage.py's tool id (sys.monitoring.free_tool_id): its
+                # callbacks still run on 3.12/3.13, and setting local events fails. Not the cell's
+                # error: the code is known, and `engine.rearm` instruments it again after the cell.
+                if _mon.get_tool(self.myid) == "coverage.py":
+                    raise
+                return _mon.DISABLE
+
+        def sysmon_line_lines(self, code: CodeType, line_number: int) -> Any:
+            result = super().sysmon_line_lines(code, line_number)
+            key = id(code)
+            left = self._left.get(key)
+            if left is None:
+                code_info = self.code_infos.get(key)
+                if code_info is None or code_info.file_data is None:
+                    return result
+                left = self._left[key] = lines_to_record(code)
+            left.discard(line_number)
+            if not left:
+                with self.lock:
+                    if self.sysmon_on and _mon.get_tool(self.myid) == "coverage.py":  # not freed by a cell
+                        _mon.set_local_events(self.myid, code, 0)
+                        self._quiet.append(code)
+            return result
+
+        def restart(self) -> None:
+            """Record every line again from now on (coverage.py just switched to a new dynamic context)."""
+            with self.lock:
+                if self.sysmon_on:
+                    for code in self._quiet:
+                        _mon.set_local_events(self.myid, code, _mon.events.LINE)
+                self._quiet = []
+                self._left = {}
+            _mon.restart_events()
+
+    return LineMonitor
+
+

@@ -73,13 +73,16 @@ class MarkerTransformer(ast.NodeTransformer):
 
 def mark(tree: ast.AST) -> ast.AST:
     """Add markers to `tree` in place (and return it)."""
-    return MarkerTransformer().visit(tree)
+    marked: ast.AST = MarkerTransformer().visit(tree)
+    return marked
 
 
 def compile_marked(source: str | bytes, filename: str, mode: str = "exec") -> CodeType:
     """`compile()` with markers, for code the engine will measure."""
     tree = ast.parse(source, filename, mode)
-    return compile(mark(tree), filename, mode, dont_inherit=True)
+    marked = mark(tree)
+    assert isinstance(marked, (ast.Module, ast.Expression, ast.Interactive))  # what ast.parse gives
+    return compile(marked, filename, mode, dont_inherit=True)
 
 
 # -- IPython cells ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from types import CodeType
+from typing import Any
 
 from nbcov.engine import bytecode as bcode
 from nbcov.engine.bytecode import Bytecode, Instr
@@ -120,8 +121,8 @@ class _Analysis:
                 if nxt not in reached:
                     reached.add(nxt)
                     stack.append(nxt)
-        singles: dict[int, frozenset] = {}
-        lout: dict[int, frozenset] = {}
+        singles: dict[int, frozenset[Any]] = {}
+        lout: dict[int, frozenset[Any]] = {}
         unlined: list[int] = []
         for o in bc.order:
             if o not in reached:
@@ -148,7 +149,7 @@ class _Analysis:
         for o in bc.order:
             lout.setdefault(o, frozenset())
 
-    def lin(self, o: int) -> frozenset:
+    def lin(self, o: int) -> frozenset[Any]:
         """The last line as instruction `o` starts: whatever its predecessors left."""
         lout = self.lout
         preds = [p for p in self.bc.preds.get(o, ()) if p in self.reached]
@@ -157,7 +158,7 @@ class _Analysis:
             return frozenset()
         if len(preds) == 1:
             return lout[preds[0]]
-        out: frozenset = frozenset()
+        out: frozenset[Any] = frozenset()
         for p in preds:
             out = out | lout[p]
         return out
@@ -167,12 +168,12 @@ class _Analysis:
     def fire_values(self) -> None:
         """For each line start, the last lines with which a LINE event can fire there."""
         bc = self.bc
-        fire: dict[int, set] = {}
+        fire: dict[int, set[Any]] = {}
         for o in bc.order:
             ins = bc.instrs[o]
             if not ins.line_start or o not in self.reached:
                 continue
-            vals: set = set()
+            vals: set[Any] = set()
             for p in bc.preds.get(o, ()):
                 vals |= self._fires_from(p, ins)
             for h_src in self._handler_preds(o):
@@ -183,7 +184,7 @@ class _Analysis:
     def _handler_preds(self, o: int) -> list[int]:
         return self.bc.handler_sources.get(o, [])
 
-    def _fires_from(self, p: int, ins: Instr) -> set:
+    def _fires_from(self, p: int, ins: Instr) -> set[Any]:
         if p not in self.reached:
             return set()
         prev = self.bc.instrs[p]
@@ -302,7 +303,7 @@ class _Analysis:
                 del plan.line_offsets[line]
 
         # Trails from every place the last line is set or a decision is taken.
-        starts: list[tuple[int, frozenset, str]] = []
+        starts: list[tuple[int, frozenset[Any], str]] = []
         for o in bc.order:
             ins = bc.instrs[o]
             if o not in self.reached:
@@ -345,7 +346,8 @@ class _Analysis:
                         if frm == WILD:
                             problems.append(f"wild branch at {o}")
                             continue
-                        t = self.trail(d, frm)
+                        # No target (None) is a trail that ends at once, as `trail` ends one off the code.
+                        t = self.trail(d, frm) if d is not None else _Trail("loop", -1, [])
                         check(self.trail_arc(t, frm), False, f"ambiguous branch {o}")
                 plan.branches[o] = BranchSpec({d: None for d in dests if d is not None}, {})
                 continue

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from coverage.parser import PythonParser
+from nbcov import coverage_internals
 
 #: Maps a measured file name to its source text (None: unknown, so every arc counts).
 SourceProvider = Callable[[str], "str | None"]
@@ -81,16 +81,16 @@ def _header_end(node: Any) -> int:
     if isinstance(node, ast.Match):
         body = [node.cases[0].pattern] if node.cases else None
     if isinstance(body, list) and body and isinstance(body[0], ast.AST):
-        start = node.pattern.lineno if isinstance(node, ast.match_case) else node.lineno
-        end = max(start, body[0].lineno - 1)
+        start: int = node.pattern.lineno if isinstance(node, ast.match_case) else node.lineno
+        end: int = max(start, getattr(body[0], "lineno") - 1)
         # A test ending on the body's own line (`if (a and\n b): c`) still belongs to the header.
         for part in ("test", "iter", "subject", "guard", "pattern", "items"):
             value = getattr(node, part, None)
             for expr in value if isinstance(value, list) else [value]:
                 if expr is not None and getattr(expr, "end_lineno", None):
-                    end = max(end, expr.end_lineno)
+                    end = max(end, int(expr.end_lineno))
         return end
-    return node.end_lineno or node.lineno
+    return int(node.end_lineno or node.lineno)
 
 
 class Relevance:
@@ -138,8 +138,7 @@ class Relevance:
         if text is None:
             return
         try:
-            parser = PythonParser(text=text)
-            parser.parse_source()
+            parser = coverage_internals.parsed_python(text)
             arcs = parser.arcs()
             counts = parser.exit_counts()
         except Exception:  # any parse failure: stay conservative
@@ -185,12 +184,7 @@ class Relevance:
 def default_source(filename: str) -> str | None:
     """The text coverage.py would report `filename` with: the file on disk, else what linecache holds."""
     if os.path.exists(filename):
-        try:
-            from coverage.python import get_python_source
-
-            return get_python_source(filename)
-        except Exception:
-            return None
+        return coverage_internals.python_source(filename)
     lines = linecache.getlines(filename)
     return "".join(lines) if lines else None
 

@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +109,10 @@ def _data_hashes(cov: coverage.Coverage, files: list[str]) -> dict[str, Any]:
     knows and the data is on disk (thousands of files, tens of contexts: milliseconds), else
     coverage.py's API, file by file and context by context.
     """
-    from coverage.sqldata import SCHEMA_VERSION
-
     data = cov.get_data()
     path = data.data_filename()
     hashes = {f: hashlib.sha256() for f in files}
-    if SCHEMA_VERSION == _SCHEMA and path and os.path.isfile(path) and not cov.config.paths:
+    if coverage_internals.data_schema_version() == _SCHEMA and path and os.path.isfile(path) and not cov.config.paths:
         try:
             with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
                 for (name, tracer) in con.execute(
@@ -173,19 +171,19 @@ def analyse(cov: coverage.Coverage, name: str, show_contexts: bool) -> Entry | N
     Errors are handled as coverage.py's own reports handle them (`get_analysis_to_report`).
     """
     config = cov.config
-    fr = cov._get_file_reporter(name)
+    fr = coverage_internals.file_reporter(cov, name)
     try:
         analysis = coverage_internals.analyze(cov, name, fr)
     except NotPython:
-        if fr.should_be_python() and not config.ignore_errors:  # type: ignore[attr-defined]
+        if fr.should_be_python() and not config.ignore_errors:
             raise
-        if fr.should_be_python():  # type: ignore[attr-defined]
-            cov._warn(f"Couldn't parse Python file '{fr.filename}'", slug="couldnt-parse")
+        if fr.should_be_python():
+            coverage_internals.warn(cov, f"Couldn't parse Python file '{fr.filename}'", slug="couldnt-parse")
         return None
     except Exception as exc:
         if not config.ignore_errors:
             raise
-        cov._warn(f"Couldn't parse '{fr.filename}': {exc}".rstrip(), slug="couldnt-parse")
+        coverage_internals.warn(cov, f"Couldn't parse '{fr.filename}': {exc}".rstrip(), slug="couldnt-parse")
         return None
     return _entry(cov, fr, analysis, show_contexts)
 
@@ -297,38 +295,10 @@ def numbers(entries: Iterable[Entry], precision: int) -> Numbers:
 def analyse_all(cov: coverage.Coverage, names: Iterable[str], show_contexts: bool) -> Iterator[tuple[str, Entry | None]]:
     """Entries for `names`, keeping one connection to the data file open for all of them."""
     data = cov.get_data()
-    with data._connect(), tokenized_once():
+    with coverage_internals.connection_held(data), tokenized_once():
         for name in names:
             yield name, analyse(cov, name, show_contexts)
 
 
-@contextmanager
-def tokenized_once() -> Iterator[None]:
-    """Let coverage.py tokenize each file once for a report, where it would tokenize it twice.
-
-    Its parser (`parser.PythonParser`) and its token lines for highlighting
-    (`phystokens.source_token_lines`) each call `phystokens.generate_tokens` on the same text; the
-    second tokenizing is a tenth of a report's time. While this is active, that function keeps the
-    tokens of the last text it was given and hands them out again for the same text. Outside a
-    report (and if someone else replaced the function) coverage.py is left as it is.
-    """
-    import coverage.parser
-    import coverage.phystokens
-
-    original = coverage.phystokens.generate_tokens
-    if coverage.parser.generate_tokens is not original:
-        yield
-        return
-    last: list[Any] = [None, []]  # the text, its tokens
-
-    def generate_tokens(text: str) -> Iterator[Any]:
-        if last[0] != text:
-            last[1] = list(original(text))  # raises as the original would, before any token is used
-            last[0] = text
-        return iter(last[1])
-
-    coverage.parser.generate_tokens = coverage.phystokens.generate_tokens = generate_tokens  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        coverage.parser.generate_tokens = coverage.phystokens.generate_tokens = original  # type: ignore[assignment]
+#: coverage.py tokenizing each file once per report (moved to the seam; the name stays for callers).
+tokenized_once = coverage_internals.tokenized_once
