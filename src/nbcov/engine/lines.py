@@ -105,6 +105,7 @@ def line_monitor_class() -> type | None:
                 self._left = {}
             _mon.restart_events()
 
+    LineMonitor.__qualname__ = "LineMonitor"  # made in a function; named as a module-level class would be
     return LineMonitor
 
 
