@@ -27,7 +27,15 @@ $(VENV)/.installed: pyproject.toml
 	.venv-$*/bin/python -m pip install -q -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.installed
+# The demo needs nbcov and its own dependencies only, not the test tools (JupyterLab, pandas, ...).
+$(VENV)/.demo-installed: pyproject.toml
+	@test -n "$(PY312)" || { echo "Python 3.12 not found (looked in /root/.pyenv/versions and PATH)"; exit 2; }
+	$(PY312) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e .
+	touch $@
+
+demo: $(VENV)/.demo-installed
 	$(VENV)/bin/python scripts/demo.py
 
 # test-floors is not part of `test` yet: at the dependency floors the suite does not pass today (see README,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cells_by_index, coverage_cli, execute_notebook, make_notebook, report_json
+from conftest import cells_by_index, coverage_cli, execute_notebook, make_notebook, nbcov_cli, report_json
 from kernels import LiveKernel
 
 
@@ -164,3 +164,26 @@ def test_coverage_py_reports_cells_in_a_fresh_process(tmp_path: Path) -> None:
     html = next(p for p in tmp_path.glob("html/*cell 2*.html")).read_text()
     assert "line 3 didn&#x27;t jump to line 5" in html or "line 3 didn't jump to line 5" in html
     assert ">helpers<" in html and ">double<" in html  # the cell source, syntax-highlighted
+
+
+def test_combining_a_notebook_folders_data_into_the_project_root_keeps_its_notebook(tmp_path: Path) -> None:
+    """A kernel writes beside its notebook; combined into the project root (beside pytest-cov's data),
+    the cells still name that notebook: reports, who-tests-what and the HTML report find it."""
+    nb = make_notebook(tmp_path / "notebooks" / "nb.ipynb", ["%load_ext nbcov", "def f(x):\n    return x\n", "f(1)"])
+    execute_notebook(nb)
+    nbcov_cli("combine", "notebooks/.coverage", "--keep", "--data-file", ".coverage", cwd=tmp_path)
+    report = report_json(tmp_path)
+    assert {c["notebook"] for c in report["cells"]} == {"notebooks/nb.ipynb"}
+    assert cells_by_index(report)[2]["executed_lines"] == [1, 2]
+    who = nbcov_cli("who", "notebooks/nb.ipynb:2:2", cwd=tmp_path)
+    assert "No measured file" not in who.stdout + who.stderr
+    nbcov_cli("html", "-d", "htmlcov", cwd=tmp_path)
+    page = next((tmp_path / "htmlcov").glob("*_nb_ipynb.html")).read_text()
+    assert "notebooks/nb.ipynb" in page and "return" in page
+
+    # The same data once more from an artifact folder that also holds a copy of the notebook: the
+    # project has the notebook at the recorded place, so the name stays (CI: same relative layout).
+    art = tmp_path / "artifacts" / "run1"
+    shutil.copytree(tmp_path / "notebooks", art)
+    nbcov_cli("combine", "artifacts/run1/.coverage", "--data-file", "notebooks/.coverage", cwd=tmp_path)
+    assert {c["notebook"] for c in report_json(tmp_path / "notebooks")["cells"]} == {"nb.ipynb"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -14,7 +15,7 @@ import coverage
 from coverage.exceptions import CoverageException
 
 from nbcov import coverage_internals
-from nbcov.cells import STORE_DIRNAME, STORE_GITIGNORE, CellRecord, RecordError, is_cell_name, record_tail
+from nbcov.cells import STORE_DIRNAME, STORE_GITIGNORE, CellRecord, CellStore, RecordError, is_cell_name, record_tail
 from nbcov.data import DataFileError, check_data_file
 
 
@@ -49,8 +50,8 @@ def combine(
             if not is_cell_name(name):
                 continue
             tail = record_tail(name, path)
-            if tail not in records:
-                records[tail] = _find_record(name, tail, [path.parent, target.parent])
+            tail, payload = _rebased(tail, _find_record(name, tail, [path.parent, target.parent]), path.parent, target)
+            records.setdefault(tail, payload)
             renames[name] = os.path.join(target.parent, *store_parts, *tail)
         plans.append((path, data, renames))
 
@@ -95,6 +96,27 @@ def _find_record(name: str, tail: tuple[str, ...], data_dirs: Sequence[Path]) ->
         f"No record for the notebook cell {name!r} in {STORE_DIRNAME}/ beside {data_dirs[0]}: copy the "
         f"{STORE_DIRNAME}/ folder along with the data files (nothing was combined)."
     )
+
+
+def _rebased(tail: tuple[str, ...], payload: bytes, source_dir: Path, target: Path) -> tuple[tuple[str, ...], bytes]:
+    """The record as `target`'s store keeps it: (its checked place below `.nbcov/cells/`, its bytes).
+
+    A record names its notebook relative to its own data file's folder. Combined into another folder
+    (a notebook folder's data into the project root, beside pytest-cov's), that name would point
+    nowhere, so it is re-expressed from the target's folder -- but only when the notebook is there to
+    be found from the input's folder and not from the target's: data from another machine (CI
+    artifacts) keeps the same relative layout, as coverage.py's does.
+    """
+    record = CellRecord.from_json(json.loads(payload))
+    notebook, target_dir = record.notebook, target.parent
+    if notebook is None or os.path.isabs(notebook) or os.path.samefile(source_dir, target_dir):
+        return tail, payload
+    here, there = source_dir / notebook, target_dir / notebook
+    if not here.is_file() or there.is_file():
+        return tail, payload
+    store = CellStore(target_dir)
+    moved = dataclasses.replace(record, notebook=store.notebook_ref(here))
+    return record_tail(str(store.path_for(moved)), target), json.dumps(moved.to_json(), indent=1, sort_keys=True).encode()
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
