@@ -188,6 +188,7 @@ def test_report_and_html_of_hostile_data_write_only_the_report(names: list[str],
         assert all(p in ("work/r.json", "work/h") or p.startswith("work/h/") for p in changed(before, snapshot(root)))
 
 
+@pytest.mark.unit
 def test_record_tail_keeps_names_below_the_store() -> None:
     assert record_tail("/ci/a/.nbcov/cells/nb.ipynb/c-1.json", Path("d")) == ("nb.ipynb", "c-1.json")
     for name in ("/ci/.nbcov/cells/../../package.json", "/ci/.nbcov/cells/a/../../x.json", "/ci/.nbcov/cells//x.json",
