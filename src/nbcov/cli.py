@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbcov import __version__, report
 from nbcov.errors import TRACEBACK_ENV, UsageError, bug_line, expected_errors, not_a_file, one_line
+
+if TYPE_CHECKING:  # the runner brings nbclient, which only `nbcov run` needs
+    import coverage
+
+    from nbcov import runner
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -30,8 +37,6 @@ def _guarded(args: argparse.Namespace) -> int:
     unwritable paths, damaged data files, records and notebooks, a bad coverage configuration.
     Anything else is nbcov's bug: said so in one line, with the traceback on request.
     """
-    import os
-
     try:
         if hasattr(args, "rcfile"):
             _check_rcfile(args.rcfile)
@@ -52,8 +57,6 @@ def _guarded(args: argparse.Namespace) -> int:
 def _check_rcfile(rcfile: str | bool) -> None:
     """The coverage configuration must read before anything runs or is written (`nbcov run` hands it to
     kernels, where a bad one would fail each notebook instead of the command)."""
-    import os
-
     import coverage
 
     if isinstance(rcfile, str) and not os.path.isfile(rcfile):
@@ -135,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _at_least(low: float, kind: type = float) -> Callable[[str], float]:
+def _at_least(low: float, kind: type[float] = float) -> Callable[[str], float]:
     """An argparse type for a number not under `low`: `--timeout -1` is a usage error, not "no limit"."""
 
     def convert(text: str) -> float:
@@ -188,8 +191,8 @@ def _html(args: argparse.Namespace) -> int:
     cov = report.open_coverage(data_file, args.rcfile)
     _check_notebooks(cov, args.notebook or [])
     show_contexts = args.show_contexts or bool(cov.get_option("html:show_contexts"))
-    title = args.title or cov.get_option("html:title")
-    directory = args.directory or cov.get_option("html:directory") or "htmlcov"
+    title = args.title or _text_option(cov, "html:title")
+    directory = args.directory or _text_option(cov, "html:directory") or "htmlcov"
     not_a_file(directory, "-d")
     index = write_html(cov, directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
     if not args.quiet:
@@ -200,8 +203,6 @@ def _html(args: argparse.Namespace) -> int:
 def _check_notebooks(cov: object, notebooks: Sequence[str]) -> None:
     """A `--notebook` must be a notebook file, or one whose measured cells the data holds (its file gone):
     a mistyped path would otherwise give a report of nothing, and exit 0."""
-    import os
-
     from nbcov.query import places
 
     missing = [n for n in notebooks if not os.path.isfile(n)]
@@ -288,7 +289,7 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
         # Not `append=True`: a notebook's own coverage.py measurement (ipytest, pytest-cov, the user's)
         # may have written the data file meanwhile; without --append the result is the run's data only.
         combine(data_file, pieces, args.rcfile, append=args.append)
-    _summary(results, args.rcfile)
+    _summary(results)
     code = EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
     if not data_file.exists():
         print("nbcov: no coverage data was measured", file=sys.stderr)
@@ -296,18 +297,15 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
     return max(code, _run_reports(data_file, args))
 
 
-def _shown(path: object) -> str:
-    import os
-
-    text = os.fspath(path)  # type: ignore[call-overload]
+def _shown(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
     return os.path.relpath(text) if os.path.isabs(text) and text.startswith(os.getcwd()) else text
 
 
-def _piece_percent(piece: object, rcfile: str | bool) -> str:
+def _piece_percent(piece: Path | None, rcfile: str | bool) -> str:
     """The notebook's cells' coverage, from its kernel's own data file."""
-    from pathlib import Path
-
-    from nbcov.cells import is_cell_name
+    from nbcov.cells import RecordError, is_cell_name
+    from nbcov.data import DataFileError
 
     if piece is None or not Path(str(piece)).exists():
         return "-"
@@ -316,14 +314,14 @@ def _piece_percent(piece: object, rcfile: str | bool) -> str:
         cells = [n for n in cov.get_data().measured_files() if is_cell_name(n)]
         if not cells:
             return "-"
-        return report.analyse(cov, cells).totals["percent_covered_display"] + "%"
+        return str(report.analyse(cov, cells).totals["percent_covered_display"]) + "%"
     except (DataFileError, RecordError):
         # Only the progress line's number: the run goes on to combine its pieces and report
         # (where the same problem is said, once, with the whole data).
         return "?"
 
 
-def _summary(results: list, rcfile: str | bool) -> None:  # type: ignore[type-arg]
+def _summary(results: list[runner.NotebookResult]) -> None:
     rows = [(r.status, _shown(r.path), f"{r.seconds:.1f}s", f"cell {r.cell_index}" if r.cell_index and not r.ok else "") for r in results]
     counts: dict[str, int] = {}
     for r in results:
@@ -353,9 +351,9 @@ def _run_reports(data_file: object, args: argparse.Namespace) -> int:
             print(f"Wrote HTML report to {index}")
         else:
             cov = report.open_coverage(str(data_file), args.rcfile)
-            out = f"coverage.{kind}"
-            getattr(cov, f"{kind}_report")(outfile=out)
-            print(f"Wrote {kind.upper()} report to {out}")
+            outfile = f"coverage.{kind}"
+            getattr(cov, f"{kind}_report")(outfile=outfile)
+            print(f"Wrote {kind.upper()} report to {outfile}")
     if args.fail_under is not None and result["totals"]["percent_covered"] < args.fail_under:
         print(f"nbcov: total coverage {result['totals']['percent_covered_display']}% is under {args.fail_under}%", file=sys.stderr)
         return EXIT_FAILED
@@ -371,6 +369,12 @@ def _combine(args: argparse.Namespace) -> int:
     count = combine(target, [Path(p) for p in args.inputs], args.rcfile, keep=args.keep, append=args.append)
     print(f"Combined {count} data files into {target}")
     return EXIT_OK
+
+
+def _text_option(cov: coverage.Coverage, name: str) -> str | None:
+    """A coverage.py setting that is text or unset (get_option's type is every kind of setting)."""
+    value = cov.get_option(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _configured_data_file(rcfile: str | bool) -> str:

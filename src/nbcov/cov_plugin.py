@@ -36,9 +36,8 @@ class NbcovPlugin(CoveragePlugin):
 
     def configure(self, config: TConfigurable) -> None:
         # Read, never change: the user's exclusions apply to cells exactly as to .py files.
-        self.exclude = join_regex(list(config.get_option("report:exclude_lines") or []))
-        partial = list(config.get_option("report:partial_branches") or [])
-        partial += list(config.get_option("report:partial_branches_always") or [])
+        self.exclude = join_regex(_regexes(config, "report:exclude_lines"))
+        partial = _regexes(config, "report:partial_branches") + _regexes(config, "report:partial_branches_always")
         self.partial = join_regex(partial)
         data_file = config.get_option("run:data_file")
         self.search_dirs = record_search_dirs(data_file if isinstance(data_file, str) else None)
@@ -187,3 +186,9 @@ def _shown_notebook(data_dir: str, notebook: str, cwd: str) -> str | None:
         return full.relative_to(Path(cwd)).as_posix()
     except ValueError:
         return None
+
+
+def _regexes(config: TConfigurable, name: str) -> list[str]:
+    """A list-of-regexes setting (get_option's type is every kind of setting)."""
+    value = config.get_option(name)
+    return [str(regex) for regex in value] if isinstance(value, list) else []

@@ -100,7 +100,7 @@ def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
         )
     import coverage
 
-    data_file = Path(os.path.abspath(coverage.Coverage().get_option("run:data_file") or ".coverage"))
+    data_file = Path(os.path.abspath(str(coverage.Coverage().get_option("run:data_file") or ".coverage")))
     if not hasattr(config, "workerinput"):
         for stale in runner.pieces_of(data_file):
             stale.unlink()
