@@ -126,10 +126,11 @@ class NotebookItem(pytest.Item):
 
     def runtest(self) -> None:
         from nbcov import runner
+        from nbcov.notebook import NotebookError
 
         try:
             nb = runner.read_notebook(self.path)
-        except runner.NotebookError as exc:
+        except NotebookError as exc:
             raise NotebookFailure(runner.NotebookResult(self.path, "invalid", message=str(exc))) from None
         if (nb.metadata.get("nbcov") or {}).get("skip") or (nb.metadata.get("execution") or {}).get("skip"):
             pytest.skip("skipped by the notebook's metadata")
