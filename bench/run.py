@@ -25,7 +25,6 @@ import importlib
 import importlib.metadata
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
