@@ -118,15 +118,33 @@ class CellFileReporter(FileReporter):
     def no_branch_lines(self) -> set[TLineNo]:
         return self.parser.lines_matching(self.plugin.partial) if self.plugin.partial else set()
 
+    @cached_property
+    def exits_into_excluded(self) -> set[TArc]:
+        """The cell's ways on into the next cell, when the statement that begins it is excluded.
+
+        coverage.py drops a .py file's arcs into excluded lines; a cell's way on to the next cell
+        is its exit (-1). When the next code cell of the notebook starts with an excluded
+        statement (`if debug:  # pragma: no cover`), those exits are no arcs either, as in the
+        notebook written out as a .py file: a cell's last `if` is then no branch.
+        """
+        following = following_code(self.filename, self.record)
+        if following is None or not cellparser.starts_excluded(following, self.plugin.exclude):
+            return set()
+        return cellparser.module_exits(self.parser, self.record.code)
+
     def arcs(self) -> set[TArc]:
+        arcs = self.parser.arcs() - self.exits_into_excluded
         if not self.not_measured:
-            return self.parser.arcs()
+            return arcs
         skipped = self.not_measured
-        return {(a, b) for a, b in self.parser.arcs() if abs(a) not in skipped}
+        return {(a, b) for a, b in arcs if abs(a) not in skipped}
 
     def exit_counts(self) -> dict[TLineNo, int]:
-        counts = self.parser.exit_counts()
-        return {line: n for line, n in counts.items() if line not in self.not_measured}
+        counts = dict(self.parser.exit_counts())
+        for line, _ in self.exits_into_excluded:
+            if line in counts:
+                counts[line] -= 1
+        return {line: n for line, n in counts.items() if n and line not in self.not_measured}
 
     def missing_arc_description(
         self, start: TLineNo, end: TLineNo, executed_arcs: Iterable[TArc] | None = None
@@ -152,6 +170,38 @@ class CellFileReporter(FileReporter):
 
 
 
+def following_code(name: str, record: CellRecord) -> str | None:
+    """The source of the code cell that follows the record's cell in its notebook (skipping cells
+    without a statement), or None: no notebook, no such cell, or a notebook whose cell at the
+    record's position is no longer the record's (edited since it ran)."""
+    if record.notebook is None or record.cell_index is None:
+        return None
+    notebook = record.notebook
+    if not os.path.isabs(notebook):
+        data_dir = _data_dir(name)
+        if data_dir is None:
+            return None
+        notebook = os.path.join(*data_dir, notebook)
+    try:
+        stat = os.stat(notebook)
+    except OSError:
+        return None
+    cells = _code_cells(notebook, stat.st_mtime_ns, stat.st_size)
+    if cells.get(record.cell_index) != record.source:
+        return None
+    return next((source for index, source in sorted(cells.items()) if index > record.cell_index
+                 and cellparser.has_statements(source)), None)
+
+
+@functools.lru_cache(maxsize=64)
+def _code_cells(notebook: str, mtime_ns: int, size: int) -> dict[int, str]:
+    """The notebook's code cells by position (1-based among all cells); read once per version."""
+    from nbcov.htmlnotebook import parse_notebook, read_bytes
+
+    cells, _ = parse_notebook(read_bytes(notebook)[0])
+    return {cell.position: cell.source for cell in cells or () if cell.cell_type == "code"}
+
+
 #: Cells already warned about in this process (a live kernel reports again after every test run).
 _WARNED: set[str] = set()
 
@@ -172,12 +222,19 @@ def display_record(record: CellRecord, name: str) -> CellRecord:
     """
     if record.notebook is None or os.path.isabs(record.notebook):
         return record
-    parts = Path(name).parts
-    if STORE_DIRNAME not in parts:
+    data_dir = _data_dir(name)
+    if data_dir is None:
         return record
-    data_dir = parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)]
     shown = _shown_notebook(data_dir, record.notebook, os.getcwd())
     return record if shown is None else dataclasses.replace(record, notebook=shown)
+
+
+def _data_dir(name: str) -> tuple[str, ...] | None:
+    """The folder of the data file a record's name lies under (the parts above its `.nbcov/`)."""
+    parts = Path(name).parts
+    if STORE_DIRNAME not in parts:
+        return None
+    return parts[: len(parts) - 1 - parts[::-1].index(STORE_DIRNAME)]
 
 
 @functools.lru_cache(maxsize=256)
