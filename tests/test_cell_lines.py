@@ -352,10 +352,14 @@ def test_covtest_failures_name_the_line_as_typed(tmp_path: Path) -> None:
 
 # -- property: generated cells, one kernel -----------------------------------------------------------
 
-# Statements a cell body is made of ({n}: a number unique in the cell, {k}: a small int). A lambda
-# is called where it is made: one never called on the compiled line 1 is the case measurement
-# cannot tell (test_a_one_line_function_on_line_one_is_the_one_arc_measurement_cannot_tell).
+# Statements a cell body is made of ({n}: a number unique in the cell, {k}: a small int). One-line
+# functions, lambdas and classes, called or not, on the compiled line 1 or below: their entries and
+# exits are told from their statement's (test_a_one_line_function_on_line_one_is_told_from_its_statement).
 STATEMENTS = [
+    "def o{n}(): return {k}",
+    "def p{n}(): return {k}\np{n}()",
+    "h{n} = lambda: {k}",
+    "class K{n}: pass",
     "x{n} = {k}",
     "if {k} > 1:\n    y{n} = 1\nelse:\n    y{n} = 2",
     "def f{n}(v):\n    if v:\n        return 1\n    return 0",
