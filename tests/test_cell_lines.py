@@ -342,6 +342,17 @@ def test_notebooks_run_as_they_run_without_nbcov(tmp_path: Path) -> None:
     assert (first["executed_lines"], first["missing_lines"]) == ([3, 5], [4])
 
 
+def test_a_renamed_body_is_shown_by_the_name_ipython_gave_it() -> None:
+    """IPython writes a frame's file as "File " then "<name>:<line>", coloured or not."""
+    renamed = {"/tmp/ipykernel_1/ab-body1.py": "<timed exec>"}
+    coloured = "\x1b[31mFile \x1b[0m\x1b[32m/tmp/ipykernel_1/ab-body1.py:3\x1b[0m, in <module>"
+    assert compiler._shown_as(coloured, renamed) == "\x1b[31mFile \x1b[0m\x1b[32m<timed exec>:3\x1b[0m, in <module>"
+    assert compiler._shown_as("File /tmp/ipykernel_1/ab-body1.py:3", renamed) == "File <timed exec>:3"
+    # Anywhere else (a message naming the file) it stays as it is.
+    message = "KeyError: '/tmp/ipykernel_1/ab-body1.py:3'"
+    assert compiler._shown_as(message, renamed) == message
+
+
 def test_covtest_failures_name_the_line_as_typed(tmp_path: Path) -> None:
     nb = make_notebook(
         tmp_path / "nb.ipynb",
