@@ -28,7 +28,7 @@ from kernels import LiveKernel
 from nbcov import compiler
 from nbcov.cells import CellRecord, CellStore
 from nbcov.data import write_mapped
-from nbcov.parser import MODULE_LINE, RENUMBERS, Shift, module_arcs
+from nbcov.parser import Shift, module_arcs
 from nbcov.report import analyse, open_coverage
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -106,16 +106,15 @@ SNIPPETS = [
 
 
 def run_as_ipython(code: str, path: Path) -> set[tuple[int, int]]:
-    """The arcs coverage.py records for `code` run as nbcov's IPython runs a cell: each top-level
-    statement compiled as a module of its own (so every one of them starts at -1), told apart from
-    the code objects starting on its line 1 (`compiler.distinct_module`)."""
+    """The arcs coverage.py records for `code` run as IPython runs a cell: each top-level statement
+    compiled as a module of its own (so every one of them starts at -1)."""
     path.write_text(code)
     namespace: dict[str, Any] = {"__name__": "__main__", "dataclass": __import__("dataclasses").dataclass}
     cov = coverage.Coverage(data_file=None, branch=True, config_file=False)
     cov.start()
     try:
         for node in ast.parse(code).body:
-            exec(compiler.distinct_module(compile(ast.Module([node], []), str(path), "exec")), namespace)
+            exec(compile(ast.Module([node], []), str(path), "exec"), namespace)
     finally:
         cov.stop()
     return set(cov.get_data().arcs(str(path)) or ())
@@ -136,43 +135,17 @@ def test_moved_arcs_are_what_coverage_py_records_for_the_code_as_typed(code: str
         assert analysed(moved) == analysed(run_as_ipython(typed, tmp_path / "typed.py")), offset
 
 
-def test_a_one_line_function_on_line_one_is_told_from_its_statement() -> None:
+def test_a_one_line_function_on_line_one_is_the_one_arc_measurement_cannot_tell() -> None:
     """`def f(): return 1` on the compiled line 1: entering f and entering the module's statement
-    were both (-1, 1), and leaving both (1, -1). The module now reads -MODULE_LINE, so the function
-    is moved as the function it is, and reads as run only when it ran."""
-    module = -MODULE_LINE
-    never_called = {(module, 1), (1, module), (-1, 2), (2, -1)}
-    assert Shift(2, "def f(): return 1\nx = 2\n").arcs(never_called) == {(-1, 3), (3, -1), (-1, 4), (4, -1)}
-    called = never_called | {(-1, 1), (1, -1)}
-    assert Shift(2, "def f(): return 1\nx = 2\n").arcs(called) == {(-1, 3), (3, -1), (-3, 3), (3, -3), (-1, 4), (4, -1)}
+    are both (-1, 1), and leaving both (1, -1). nbcov gives both meanings, as coverage.py does for the
+    code as compiled: the function reads as called even when it was not (never as missed)."""
+    assert Shift(2, "def f(): return 1\nx = 2\n").arcs({(-1, 1), (1, -1), (-1, 2), (2, -1)}) == {
+        (-1, 3), (3, -1), (-3, 3), (3, -3), (-1, 4), (4, -1),
+    }
     # Anywhere else there is nothing to tell apart: -N moves with its code, the module's -1 stays.
     assert Shift(2, "x = 1\ndef f(): return 1\n").arcs({(-1, 1), (1, -1), (-2, 2), (2, -2)}) == {
         (-1, 3), (3, -1), (-4, 4), (4, -4),
     }
-    # In a cell compiled from its line 1, the report reads the function's exit as missed.
-    assert module_arcs("def f(): return 1\nx = 2\n", never_called) == {(-1, 1), (1, 2), (2, -1)}
-    assert module_arcs("def f(): return 1\nx = 2\n", called) == {(-1, 1), (1, 2), (1, -1), (2, -1)}
-
-
-@pytest.mark.parametrize(
-    "code",
-    ["def f(): return 1\n", "@staticmethod\ndef g():\n    return 1\n", "f = lambda: (\n    1)\n", "class B: pass\n",
-     "s = sum(x for x in range(3))\n", "x = 1\n"],
-)
-def test_a_module_with_code_on_its_line_one_is_renumbered_and_runs_as_compiled(code: str) -> None:
-    """Only the module's `co_firstlineno` changes; every instruction keeps its positions."""
-    compiled = compile(code, "/k/cell.py", "exec")
-    moved = compiler.distinct_module(compiled)
-    if code == "x = 1\n" or not RENUMBERS:
-        assert moved is compiled  # nothing else starts on line 1: nothing to tell apart
-        return
-    assert moved.co_firstlineno == MODULE_LINE and compiled.co_firstlineno == 1
-    assert list(moved.co_positions()) == list(compiled.co_positions())
-    assert list(moved.co_lines()) == list(compiled.co_lines())
-    assert moved.co_code == compiled.co_code and moved.co_consts == compiled.co_consts
-    namespace: dict[str, Any] = {}
-    exec(moved, namespace)
-    assert {k for k in namespace if k != "__builtins__"}
 
 
 @pytest.mark.parametrize(
@@ -366,14 +339,10 @@ def test_covtest_failures_name_the_line_as_typed(tmp_path: Path) -> None:
 
 # -- property: generated cells, one kernel -----------------------------------------------------------
 
-# Statements a cell body is made of ({n}: a number unique in the cell, {k}: a small int). One-line
-# functions, lambdas and classes, called or not, on the compiled line 1 or below: their entries and
-# exits are told from their statement's (test_a_one_line_function_on_line_one_is_told_from_its_statement).
+# Statements a cell body is made of ({n}: a number unique in the cell, {k}: a small int). A lambda
+# is called where it is made: one never called on the compiled line 1 is the case measurement
+# cannot tell (test_a_one_line_function_on_line_one_is_the_one_arc_measurement_cannot_tell).
 STATEMENTS = [
-    "def o{n}(): return {k}",
-    "def p{n}(): return {k}\np{n}()",
-    "h{n} = lambda: {k}",
-    "class K{n}: pass",
     "x{n} = {k}",
     "if {k} > 1:\n    y{n} = 1\nelse:\n    y{n} = 2",
     "def f{n}(v):\n    if v:\n        return 1\n    return 0",

@@ -153,7 +153,17 @@ BRANCH_MODE = {("branch", "default")}
 #: Each is a strict xfail: when nbcov changes so that the sample passes, the mark has to go and the
 #: sample moves from gaps/ to the corpus, as a regression test. The samples in gaps/ are minimal
 #: reproductions; list a corpus sample here only while one of those gaps makes it fail, naming the gap.
-KNOWN_GAPS: dict[str, tuple[set[tuple[str, str]], str]] = {}
+KNOWN_GAPS: dict[str, tuple[set[tuple[str, str]], str]] = {
+    "gap_oneline_def_first_in_cell": (
+        BRANCH_MODE,
+        "a one-line `def f(): ...` on line 1 of a cell, with more code after it: the function's exit "
+        "(1->-1 in the cell) is the very arc the def statement's own code object records as it "
+        "ends (IPython runs each top-level statement as a module, whose exit is -1 too), so "
+        "nbcov cannot tell whether the function ran and reports its exit taken. Compiling that "
+        "module with another co_firstlineno (line table rewritten to the same positions) tells them "
+        "apart, but IPython's tracebacks through its frame (stack_data/executing) then lose the line",
+    ),
+}
 assert set(KNOWN_GAPS) <= {*OWN_SAMPLES, *(f"stdlib_{n}" for n in STDLIB_SAMPLES), *(f"gap_{n}" for n in GAP_SAMPLES)}
 
 EXIT = -1  # where a cell goes when the module goes on in a later cell, or ends

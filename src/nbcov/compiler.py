@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from types import CodeType
 from typing import Any, Callable, Protocol
 
-from nbcov.parser import MODULE_LINE, RENUMBERS
 
 
 class CompileHooks(Protocol):
@@ -44,9 +42,7 @@ def install(shell: Any, hooks: CompileHooks) -> Callable[[], None]:
             filename, source = self._nbcov_hooks.compiling(filename, source)
             if filename != given:
                 renamed[filename] = given
-            code = super().__call__(source, filename, symbol, *args, **kwargs)
-            # Only code coverage.py measures: it never traces names like `<timed eval>`.
-            return distinct_module(code) if isinstance(code, CodeType) and not filename.startswith("<") else code
+            return super().__call__(source, filename, symbol, *args, **kwargs)
 
     NbcovCompiler.__name__ = NbcovCompiler.__qualname__ = f"Nbcov{original_class.__name__}"
     compiler.__class__ = NbcovCompiler
@@ -118,74 +114,3 @@ def dropped_lines(transformer: Any, text: str) -> int:
     # Split as TransformerManager.transform_cell splits it.
     lines = (text if text.endswith("\n") else text + "\n").splitlines(keepends=True)
     return len(lines) - len(leading_empty_lines(lines))
-
-
-
-def distinct_module(code: CodeType) -> CodeType:
-    """`code` (a module IPython compiled), numbered so that a tracer tells it from the functions,
-    classes, lambdas and generators inside it that also start on line 1.
-
-    Every statement IPython compiles is a module starting on line 1, and coverage.py records a code
-    object's entry and exit as `-co_firstlineno`: a one-line `def f(): return 1` on line 1 and the
-    statement defining it both read (-1, 1) and (1, -1), so whether `f` ever ran was lost. Such a
-    module gets `co_firstlineno` MODULE_LINE (its arcs read -MODULE_LINE; `parser` maps them back)
-    with a line table that gives every instruction the very same positions: tracebacks, line events
-    and debuggers see what they see without nbcov. Nothing else is touched, and code with nothing
-    on line 1 but the module keeps its numbers.
-    """
-    if not RENUMBERS or code.co_firstlineno != 1 or not _inner_code_on_line_one(code):
-        return code
-    try:
-        moved = code.replace(co_firstlineno=MODULE_LINE, co_linetable=_line_table(code, MODULE_LINE))
-    except (ValueError, IndexError):  # a line table this encoder does not know: keep IPython's code
-        return code
-    if list(moved.co_positions()) != list(code.co_positions()) or list(moved.co_lines()) != list(code.co_lines()):
-        return code
-    return moved
-
-
-def _inner_code_on_line_one(code: CodeType) -> bool:
-    todo = [c for c in code.co_consts if isinstance(c, CodeType)]
-    while todo:
-        inner = todo.pop()
-        if inner.co_firstlineno == 1:
-            return True
-        todo.extend(c for c in inner.co_consts if isinstance(c, CodeType))
-    return False
-
-
-def _line_table(code: CodeType, first: int) -> bytes:
-    """`code`'s line table for `co_firstlineno` = `first`: each entry kept (same instructions), each
-    location written in the long form, whose line is relative to the previous entry's."""
-    positions = list(code.co_positions())
-    out = bytearray()
-    line, unit = first, 0
-    for byte in code.co_linetable:
-        if not byte & 0x80:
-            continue  # the bytes after an entry's first
-        length = (byte & 7) + 1
-        start, end, column, end_column = positions[unit]
-        unit += length
-        if start is None:
-            out.append(0x80 | 15 << 3 | (length - 1))  # no location
-            continue
-        out.append(0x80 | 14 << 3 | (length - 1))
-        out += _svarint(start - line)
-        out += _varint((start if end is None else end) - start)
-        out += _varint(0 if column is None else column + 1)
-        out += _varint(0 if end_column is None else end_column + 1)
-        line = start
-    return bytes(out)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 64:
-        out.append(0x40 | (n & 63))
-        n >>= 6
-    out.append(n)
-    return bytes(out)
-
-
-def _svarint(n: int) -> bytes:
-    return _varint((-n << 1) | 1 if n < 0 else n << 1)

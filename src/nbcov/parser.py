@@ -20,14 +20,6 @@ _NOT_CODE = re.compile(
 )
 _ASYNC_LOOP = re.compile(r"\basync(\s+)(for|with)\b")
 
-#: The `co_firstlineno` nbcov gives a module's code when a function, class, lambda or generator inside
-#: it also starts on line 1 (`compiler.distinct_module`), far beyond any cell's lines: that module is
-#: entered and left at -MODULE_LINE in the data, the code object at -1, as for a .py file.
-MODULE_LINE = 1 << 27  # coverage.py's C tracer packs line numbers in 28 bits
-_MODULE = -MODULE_LINE
-#: Pythons whose line tables `compiler.distinct_module` can rewrite (PEP 657's format, Objects/locations.md).
-RENUMBERS = (3, 11) <= sys.version_info < (3, 14)
-
 
 def analysable(code: str) -> str:
     """`code` as text Python's compiler accepts, with every statement on the same line.
@@ -152,34 +144,22 @@ def module_arcs(code: str, arcs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     at the top of a cell seems to jump to the exit, never to the next statement. Rewriting those
     exits to the next statement (when it was entered) and dropping the extra entries gives exactly
     the arcs coverage.py records for a .py file, so branch reports of cells read as for modules.
-
-    The first statement's module reads -MODULE_LINE where it holds code starting on line 1 (see
-    `compiler.distinct_module`); the -1 arcs on that statement's lines are then that code's own.
     """
     starts, owner = _top_level_layout(code)
-    marked = any(_MODULE in arc for arc in arcs)
     if len(starts) < 2:
-        return {(_module_end(a), _module_end(b)) for a, b in arcs}
-    entered = {b for a, b in arcs if a in (-1, _MODULE)}
+        return set(arcs)
+    entered = {b for a, b in arcs if a == -1}
     fixed: set[tuple[int, int]] = set()
     for a, b in arcs:
-        if marked and -1 in (a, b) and owner.get(b if a == -1 else a) == 0:
-            fixed.add((a, b))  # a function, lambda, class or generator starting on line 1
-            continue
-        a, b = _module_end(a), _module_end(b)
         node = owner.get(a)
         if b == -1 and node is not None and node + 1 < len(starts) and starts[node + 1] in entered:
             fixed.add((a, starts[node + 1]))
-            if a != 1 or marked:  # unmarked, line 1 may also close a lambda or comprehension there
+            if a != 1:  # line 1 may also close a lambda or comprehension that starts there
                 continue
         elif a == -1 and b in starts[1:]:
             continue
         fixed.add((a, b))
     return fixed
-
-
-def _module_end(n: int) -> int:
-    return -1 if n == _MODULE else n
 
 
 def module_exits(parser: PythonParser, code: str) -> set[TArc]:
@@ -265,18 +245,18 @@ class Shift:
 
         A negative number is the entry to or exit from the code object starting on that line
         (`-co_firstlineno`): those move with the code, except the module's -1 (a module's code
-        starts on line 1 wherever its first statement is). Code objects that start on the compiled
-        line 1 also read -1; the module holding them reads -MODULE_LINE instead
-        (`compiler.distinct_module`), so the -1 arcs on their lines are theirs. Where Python's line
-        table cannot be rewritten (`compiler.RENUMBERS`), the other end of the arc tells which it
-        was, except on a line that is both (a one-line `def` or a lambda on line 1): that gets both
-        arcs, which is what coverage.py records for the code as compiled.
+        starts on line 1 wherever its first statement is). Only code objects that start on the
+        compiled line 1 also read -1, and there the other end of the arc tells which it was:
+        a top-level statement's first line is entered from the module, a line of the function,
+        class, lambda or generator is entered from it. A line that is both (a one-line `def` or a
+        lambda on line 1) gets both arcs, which is what coverage.py records for the code as
+        compiled: the measurement cannot tell them apart.
         """
         o = self.offset
         scopes = _line_one_scopes(self.code) if o else None
 
         def move(n: int) -> int:
-            return n + o if n > 0 else -1 if n in (-1, _MODULE) else n - o
+            return n + o if n > 0 else n - o if n < -1 else n
 
         moved: set[TArc] = set()
         for a, b in arcs:
@@ -285,8 +265,8 @@ class Shift:
                 continue
             entering = a == -1
             line = b if entering else a
+            module = line in (scopes.starts if entering else scopes.module_lines)
             inner = line in (scopes.entries if entering else scopes.exits)
-            module = not inner if RENUMBERS else line in (scopes.starts if entering else scopes.module_lines)
             if module or not inner:
                 moved.add((move(a), move(b)))
             if inner:
