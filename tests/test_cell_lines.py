@@ -268,18 +268,22 @@ BEHAVIOUR = [
     "import ipytest\nipytest.autoconfig()",
     "%%ipytest -qq\n\n\ndef test_x():\n    a = 1\n    assert a == 2\n",
     "%%ipytest -qq\n\ndef test_fine():\n    assert True\n",
+    "%%time\ndef boom():\n    raise KeyError('deep')\n\nboom()",
+    "%%time\n1/0",
+    "%time 1/0",
+    "%time x = 1/0",
+    "%%timeit -n1 -r1\n1/0",
 ]
 
 
 def normalized(text: str) -> str:
     """An output without what differs between any two runs: timings, the kernel's PID, ipytest's
-    random module name; and the file name of the body `%%time` compiles (see the test)."""
+    random module name."""
     text = ANSI.sub("", text)
     text = re.sub(r"(CPU times|Wall time):.*", r"\1: T", text)
     text = re.sub(r"in \d+\.\d+s", "in Ts", text)
     text = re.sub(r"ipykernel_\d+/", "ipykernel_PID/", text)
-    text = re.sub(r"t_[0-9a-f]{32}", "t_X", text)
-    return re.sub(r"File (<timed exec>|\S+/ipykernel_PID/[0-9a-f]+-body\d+\.py):", "File <timed body>:", text)
+    return re.sub(r"t_[0-9a-f]{32}", "t_X", text)
 
 
 def run_behaviour(folder: Path, load: str) -> list[str]:
@@ -299,9 +303,8 @@ def run_behaviour(folder: Path, load: str) -> list[str]:
 def test_notebooks_run_as_they_run_without_nbcov(tmp_path: Path) -> None:
     """Same outputs, tracebacks, `co_firstlineno`, source lookups and pytest results.
 
-    One difference is left: coverage.py never measures code compiled under a name like
-    `<timed exec>`, so the body `%%time` compiles is named after its cell, and a traceback through it
-    names that file instead (same line numbers, same source lines).
+    The body `%%time` compiles runs under a name bound to its cell, not `<timed exec>` (coverage.py
+    never measures `<...>` names), yet its tracebacks name `<timed exec>`, as without nbcov.
     """
     (tmp_path / "plain").mkdir()
     (tmp_path / "measured").mkdir()
@@ -315,6 +318,17 @@ def test_notebooks_run_as_they_run_without_nbcov(tmp_path: Path) -> None:
     # And nbcov measured them, at the lines as typed.
     first = nbcov_entry(tmp_path / "measured", BEHAVIOUR[0])
     assert (first["executed_lines"], first["missing_lines"]) == ([3, 5], [4])
+
+
+def test_a_renamed_body_is_shown_by_the_name_ipython_gave_it() -> None:
+    """IPython writes a frame's file as "File " then "<name>:<line>", coloured or not."""
+    renamed = {"/tmp/ipykernel_1/ab-body1.py": "<timed exec>"}
+    coloured = "\x1b[31mFile \x1b[0m\x1b[32m/tmp/ipykernel_1/ab-body1.py:3\x1b[0m, in <module>"
+    assert compiler._shown_as(coloured, renamed) == "\x1b[31mFile \x1b[0m\x1b[32m<timed exec>:3\x1b[0m, in <module>"
+    assert compiler._shown_as("File /tmp/ipykernel_1/ab-body1.py:3", renamed) == "File <timed exec>:3"
+    # Anywhere else (a message naming the file) it stays as it is.
+    message = "KeyError: '/tmp/ipykernel_1/ab-body1.py:3'"
+    assert compiler._shown_as(message, renamed) == message
 
 
 def test_covtest_failures_name_the_line_as_typed(tmp_path: Path) -> None:

@@ -445,10 +445,6 @@ def reported_cells(run: ModeRun, notebook: str) -> list[dict[str, Any]]:
 #: race that fails only sometimes.
 KNOWN_BUGS: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
-TIME_TRACEBACK = (
-    "%%time tracebacks name the cell-bound file nbcov compiles the body under, not <timed exec> "
-    "(coverage.py never measures <...> names; README, Limitations)"
-)
 MOVED_DATA = (
     "ipytest's coverage opens .coverage, so a live kernel moves nbcov's data to .coverage-nbcov and says so "
     "in one stderr line (README, Other coverage tools in the kernel); the corpus reads .coverage only"
@@ -467,7 +463,6 @@ def known_bug(check: str, notebooks: list[str], modes: list[str], why: str, *, s
 
 
 IPYTEST_COV_NB = "ipytest_coverage/ipytest_coverage.ipynb"
-known_bug("outputs", ["pandas_analysis.ipynb"], OUTPUT_MODES, TIME_TRACEBACK)
 known_bug("outputs", [IPYTEST_COV_NB], ["live"], MOVED_DATA)
 for check in ("reported", "blank-or-comment", "statements"):
     known_bug(check, [IPYTEST_COV_NB], ["live"], MOVED_DATA)

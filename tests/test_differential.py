@@ -3,9 +3,9 @@
 Every sample of the corpus is real Python: the modules in `tests/differential/` (together they use
 every kind of statement, each ending with a driver that takes some branches and not others) and
 pure-Python standard-library modules copied from the running interpreter, followed by a driver
-written here. `tests/differential/gaps/` holds minimal reproductions of the places where nbcov
-and coverage.py disagreed: those still open are strict xfails (see KNOWN_GAPS), the fixed ones
-stay as regression tests.
+written here. `tests/differential/gaps/` holds minimal reproductions of places where nbcov and
+coverage.py disagree, each a strict xfail (see KNOWN_GAPS); fixed ones move to the corpus, as
+regression tests (the small samples there whose docstrings say "Fixed").
 
 Each sample is measured twice, with the same `.coveragerc`:
 
@@ -26,7 +26,11 @@ or ends, the cell exits (to -1). So a module arc whose destination lies outside 
 (a statement of a later cell, or the module's exit -1) is compared as the cell's exit, -1. Every
 other destination is moved to cell-relative numbers like any line, including the negative exits
 of functions and classes defined in the cell (-first line: -L in the module is -(L - start + 1)
-in the cell). The cell's arcs are compared as reported. Nothing else is normalized.
+in the cell). Where two of the module's ways out of a line become the same arc that way (a cell
+that is only a one-line `def`: on to the next cell, and the function's own exit, are both -1),
+the cell has one way out: that arc counts as taken if either was, and a line left with one way
+out is no branch, as coverage.py analyses the cell's code. The cell's arcs are compared as
+reported. Nothing else is normalized.
 
 To stay fast, each mode runs all samples in a few notebooks executed side by side (each sample
 starts from a namespace cleared of the previous sample's names), and the reference runs every
@@ -53,10 +57,13 @@ from typing import Any
 
 import nbformat
 import pytest
+from coverage import CoverageData
 from nbclient import NotebookClient
 
 from conftest import cells_by_index, make_notebook, report_json, run_once
 from nbcov import engine
+from nbcov.cells import CellRecord, CellStore
+from nbcov.report import analyse, open_coverage
 
 CORPUS_DIR = Path(__file__).parent / "differential"
 OWN_SAMPLES = sorted(p.stem for p in CORPUS_DIR.glob("*.py"))
@@ -143,28 +150,18 @@ ALL_MODES = set(MODES)
 BRANCH_MODE = {("branch", "default")}
 
 #: Where nbcov and coverage.py disagree, found by this test: sample -> (modes it fails in, why).
-#: Each is a strict xfail: when nbcov changes so that the sample passes, the mark has to go (the
-#: sample stays, as a regression test). The samples in gaps/ are minimal reproductions; list a
-#: corpus sample here only while one of those gaps makes it fail, naming the gap.
+#: Each is a strict xfail: when nbcov changes so that the sample passes, the mark has to go and the
+#: sample moves from gaps/ to the corpus, as a regression test. The samples in gaps/ are minimal
+#: reproductions; list a corpus sample here only while one of those gaps makes it fail, naming the gap.
 KNOWN_GAPS: dict[str, tuple[set[tuple[str, str]], str]] = {
-    "gap_branch_into_excluded_cell": (
-        BRANCH_MODE,
-        "a branch whose other destination is an excluded statement in a later cell: coverage.py "
-        "drops arcs into excluded lines, so the module has no branch there; the cell, analysed "
-        "alone, has an exit instead, and reports a partial branch (2->exit missing)",
-    ),
     "gap_oneline_def_first_in_cell": (
         BRANCH_MODE,
         "a one-line `def f(): ...` on line 1 of a cell, with more code after it: the function's exit "
         "(1->-1 in the cell) is the very arc the def statement's own code object records as it "
         "ends (IPython runs each top-level statement as a module, whose exit is -1 too), so "
-        "nbcov cannot tell whether the function ran and reports its exit taken",
-    ),
-    "gap_oneline_def_whole_cell": (
-        BRANCH_MODE,
-        "a cell that is only a one-line def at line 1: the cell's exit and the function's exit "
-        "are both -1, so the def line is no branch in the cell, while the module reports its "
-        "never-taken function exit as a missing branch",
+        "nbcov cannot tell whether the function ran and reports its exit taken. Compiling that "
+        "module with another co_firstlineno (line table rewritten to the same positions) tells them "
+        "apart, but IPython's tracebacks through its frame (stack_data/executing) then lose the line",
     ),
 }
 assert set(KNOWN_GAPS) <= {*OWN_SAMPLES, *(f"stdlib_{n}" for n in STDLIB_SAMPLES), *(f"gap_{n}" for n in GAP_SAMPLES)}
@@ -487,7 +484,14 @@ def module_view(module: dict[str, Any], cell: Cell) -> dict[str, Any]:
 
     view: dict[str, Any] = {k: lines(k) for k in ("executed_lines", "missing_lines", "excluded_lines")}
     if "executed_branches" in module:
-        view.update({k: arcs(k) for k in ("executed_branches", "missing_branches")})
+        executed, missing = arcs("executed_branches"), arcs("missing_branches")
+        # Two ways out of a line may become one in the cell (on to the next cell, and the exit of a
+        # function starting on the cell's line 1, are both -1): one arc, taken if either was. A
+        # line left with one way out is no branch, as in coverage.py's analysis of the cell's code.
+        ways = {a: {b for start, b in executed + missing if start == a} for a, _ in executed + missing}
+        branch = {a for a, to in ways.items() if len(to) > 1}
+        view["executed_branches"] = [arc for arc in executed if arc[0] in branch]
+        view["missing_branches"] = [arc for arc in missing if arc[0] in branch and arc not in executed]
     return view
 
 
@@ -496,6 +500,39 @@ def cell_view(cell: dict[str, Any]) -> dict[str, Any]:
     if "executed_branches" in cell:
         view.update({k: sorted({tuple(arc) for arc in cell[k]}) for k in ("executed_branches", "missing_branches")})
     return view
+
+
+# -- without a kernel: the reporter's view of the cell that follows --------------------------------
+
+
+EXCLUDED_IF = "if flag is None:  # pragma: no cover\n    result = 2"
+
+
+@pytest.mark.parametrize(
+    ("following", "branches"),
+    [
+        ([EXCLUDED_IF], ([], [])),  # the arc into it is no arc: the `if` has one way on
+        (["# a comment", EXCLUDED_IF], ([], [])),  # a cell without a statement is passed over
+        (["result = 2"], ([(2, 3)], [(2, -1)])),
+        ([], ([(2, 3)], [(2, -1)])),  # the last cell: the module ends there
+    ],
+)
+def test_a_cell_followed_by_an_excluded_statement_has_no_way_on_into_it(
+    following: list[str], branches: tuple[list[tuple[int, int]], list[tuple[int, int]]], tmp_path: Path
+) -> None:
+    """As coverage.py drops a module's arcs into excluded lines, the cell's exit, its way on into the
+    next cell, is no arc when that cell starts with an excluded statement: its last `if` is no branch."""
+    cell = "flag = True\nif flag:\n    result = 1"
+    make_notebook(tmp_path / "nb.ipynb", ["%load_ext nbcov", cell, *following])
+    record = CellRecord(source=cell, code=cell, notebook="nb.ipynb", cell_index=2, cell_id="cell-2", key="cell-2")
+    name = CellStore(tmp_path).save(record)
+    data = CoverageData(basename=str(tmp_path / ".coverage"))
+    data.add_arcs({name: [(-1, 1), (1, 2), (2, 3), (3, -1)]})
+    data.add_file_tracers({name: "nbcov.NbcovPlugin"})
+    data.write()
+    entry = analyse(open_coverage(str(tmp_path / ".coverage"), config_file=False), [name]).files[0].entry
+    reported = [sorted(tuple(arc) for arc in entry[key]) for key in ("executed_branches", "missing_branches")]
+    assert tuple(reported) == branches
 
 
 def params() -> list[Any]:

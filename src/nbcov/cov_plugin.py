@@ -114,15 +114,33 @@ class CellFileReporter(FileReporter):
     def no_branch_lines(self) -> set[TLineNo]:
         return self.parser.lines_matching(self.plugin.partial) if self.plugin.partial else set()
 
+    @cached_property
+    def exits_into_excluded(self) -> set[TArc]:
+        """The cell's ways on into the next cell, when the statement that begins it is excluded.
+
+        coverage.py drops a .py file's arcs into excluded lines; a cell's way on to the next cell
+        is its exit (-1). When the next code cell of the notebook starts with an excluded
+        statement (`if debug:  # pragma: no cover`), those exits are no arcs either, as in the
+        notebook written out as a .py file: a cell's last `if` is then no branch.
+        """
+        following = following_code(self.filename, self.record)
+        if following is None or not cellparser.starts_excluded(following, self.plugin.exclude):
+            return set()
+        return cellparser.module_exits(self.parser, self.record.code)
+
     def arcs(self) -> set[TArc]:
+        arcs = self.parser.arcs() - self.exits_into_excluded
         if not self.not_measured:
-            return self.parser.arcs()
+            return arcs
         skipped = self.not_measured
-        return {(a, b) for a, b in self.parser.arcs() if abs(a) not in skipped}
+        return {(a, b) for a, b in arcs if abs(a) not in skipped}
 
     def exit_counts(self) -> dict[TLineNo, int]:
-        counts = self.parser.exit_counts()
-        return {line: n for line, n in counts.items() if line not in self.not_measured}
+        counts = dict(self.parser.exit_counts())
+        for line, _ in self.exits_into_excluded:
+            if line in counts:
+                counts[line] -= 1
+        return {line: n for line, n in counts.items() if n and line not in self.not_measured}
 
     def missing_arc_description(
         self, start: TLineNo, end: TLineNo, executed_arcs: Iterable[TArc] | None = None
@@ -146,6 +164,41 @@ class CellFileReporter(FileReporter):
     def code_region_kinds(self) -> Iterable[tuple[str, str]]:
         return [("function", "functions"), ("class", "classes")]
 
+
+
+def following_code(name: str, record: CellRecord) -> str | None:
+    """The source of the code cell that follows the record's cell in its notebook (skipping cells
+    without a statement), or None: no notebook, no such cell, or a notebook whose cell at the
+    record's position is no longer the record's (edited since it ran)."""
+    if record.notebook is None or record.cell_index is None:
+        return None
+    notebook = record.notebook
+    if not os.path.isabs(notebook):
+        data_dir = record_data_dir(name)
+        if data_dir is None:
+            return None
+        notebook = os.path.join(data_dir, notebook)
+    try:
+        stat = os.stat(notebook)
+    except OSError:
+        return None
+    cells = _code_cells(notebook, stat.st_mtime_ns, stat.st_size)
+    if cells.get(record.cell_index) != record.source:
+        return None
+    return next((source for index, source in sorted(cells.items()) if index > record.cell_index
+                 and cellparser.has_statements(source)), None)
+
+
+@functools.lru_cache(maxsize=64)
+def _code_cells(notebook: str, mtime_ns: int, size: int) -> dict[int, str]:
+    """The notebook's code cells by position (1-based among all cells); read once per version."""
+    from nbcov.notebook import NotebookError, read_notebook
+
+    try:
+        cells = read_notebook(notebook).cells
+    except NotebookError:
+        return {}
+    return {cell.position: cell.source for cell in cells if cell.cell_type == "code"}
 
 
 #: Cells already warned about in this process (a live kernel reports again after every test run).

@@ -162,6 +162,34 @@ def module_arcs(code: str, arcs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     return fixed
 
 
+def module_exits(parser: PythonParser, code: str) -> set[TArc]:
+    """The cell's arcs that leave its module (to -1: on into the next cell), not those leaving a
+    function, class, lambda or generator that starts on its line 1 (which read -1 too)."""
+    _, owner = _top_level_layout(code)
+    scopes = _line_one_scopes(code)
+    inner = scopes.exits if scopes is not None else frozenset()
+    return {(a, b) for a, b in parser.arcs() if b == -1 and a in owner and a not in inner}
+
+
+def starts_excluded(code: str, exclude: str | None) -> bool:
+    """Is the first statement of `code` excluded from measurement (`# pragma: no cover`, ...)?
+    False for code coverage.py cannot parse (a cell magic): it is a statement all the same."""
+    try:
+        parser = make_parser(code, exclude)
+    except Exception:  # NotPython, or a syntax error the tokenizer raises
+        return False
+    return bool(parser.raw_statements) and min(parser.raw_statements) in parser.excluded
+
+
+def has_statements(code: str) -> bool:
+    """Does `code` hold a statement (in a .py file, an arc could lead into it)? Code that does not
+    parse (a magic) counts as one, as IPython runs it."""
+    try:
+        return bool(ast.parse(analysable(code)).body)
+    except SyntaxError:
+        return True
+
+
 @functools.lru_cache(maxsize=2048)
 def _top_level_layout(code: str) -> tuple[list[int], dict[int, int]]:
     """First line of each top-level statement, and which statement owns each module-level line.

@@ -6,6 +6,8 @@ missing; the cell must say the same.
 Fixed (a regression test now): when `%load_ext nbcov` ran pytest's assertion rewriting on
 every cell, the imports it adds ran as a statement of their own at line 1, whose exit nbcov took
 for the `if`'s: the false branch was reported taken.
+
+The last cell is the driver's part every sample has: it leaves a line and a branch missed.
 """
 # %%
 flag = True
@@ -16,3 +18,9 @@ if flag:
 if flag:
     x = 2
 y = 3
+# %%
+def unused(value):
+    if value:
+        return 1
+    return 2
+unused(0)
