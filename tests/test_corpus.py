@@ -470,7 +470,7 @@ known_bug("outputs", ["pandas_analysis.ipynb"], OUTPUT_MODES, TIME_TRACEBACK)
 known_bug("outputs", [IPYTEST_COV_NB], ["live"], MOVED_DATA)
 for check in ("reported", "blank-or-comment", "statements"):
     known_bug(check, [IPYTEST_COV_NB], ["live"], MOVED_DATA)
-known_bug("workers", ["subprocesses.ipynb"], ["live"], LIVE_NEW_PYTHONS)
+known_bug("workers", ["subprocesses.ipynb", "process_pools.ipynb"], ["live"], LIVE_NEW_PYTHONS)
 
 def cases(check: str, modes: list[str], notebooks: list[str] | None = None) -> list[Any]:
     out = []
