@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import weakref
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import coverage
@@ -50,7 +51,8 @@ def take_over_patches(cov: coverage.Coverage) -> bool:
     coverage.py's versions of them would make children write (and first erase) the kernel's data
     file, or restart coverage in forked children with it; nbcov does both its own way.
     """
-    patches = list(cov.get_option("run:patch") or [])
+    option = cov.get_option("run:patch")
+    patches = [str(p) for p in option] if isinstance(option, list) else []
     kept = [p for p in patches if p not in TAKEN_OVER]
     if kept != patches:
         cov.set_option("run:patch", kept)
@@ -78,7 +80,8 @@ def child_config(cov: coverage.Coverage, target: str) -> str:
     if coverage.version_info >= (7, 10, 4):
         patches.add("fork")
     config.patch = sorted(patches)
-    return config.serialize()
+    serialized: str = config.serialize()
+    return serialized
 
 
 def measure_children(cov: coverage.Coverage, target: str) -> str | None:
@@ -147,7 +150,7 @@ def _after_fork_in_child() -> None:
 
 def _save_at_os_exit() -> None:
     if not getattr(os._exit, "_nbcov_saves", False):
-        os._exit = _saving_exit(os._exit)  # type: ignore[assignment]
+        os._exit = _saving_exit(os._exit)
 
 
 def _handle_sigterm() -> None:
@@ -295,7 +298,7 @@ def coverage_init(reg: Any, options: dict[str, str]) -> None:
 
 def _starting_coverage() -> coverage.Coverage | None:
     """The Coverage whose start loads this plugin (coverage.py hands plugins no reference to it)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         candidate = frame.f_locals.get("self")
         if isinstance(candidate, coverage.Coverage):
