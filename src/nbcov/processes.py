@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import weakref
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import coverage
@@ -50,7 +51,8 @@ def take_over_patches(cov: coverage.Coverage) -> bool:
     coverage.py's versions of them would make children write (and first erase) the kernel's data
     file, or restart coverage in forked children with it; nbcov does both its own way.
     """
-    patches = list(cov.get_option("run:patch") or [])
+    option = cov.get_option("run:patch")
+    patches = [str(p) for p in option] if isinstance(option, list) else []
     kept = [p for p in patches if p not in TAKEN_OVER]
     if kept != patches:
         cov.set_option("run:patch", kept)
@@ -78,7 +80,8 @@ def child_config(cov: coverage.Coverage, target: str) -> str:
     if coverage.version_info >= (7, 10, 4):
         patches.add("fork")
     config.patch = sorted(patches)
-    return config.serialize()
+    serialized: str = config.serialize()
+    return serialized
 
 
 def measure_children(cov: coverage.Coverage, target: str) -> str | None:
@@ -147,7 +150,7 @@ def _after_fork_in_child() -> None:
 
 def _save_at_os_exit() -> None:
     if not getattr(os._exit, "_nbcov_saves", False):
-        os._exit = _saving_exit(os._exit)  # type: ignore[assignment]
+        os._exit = _saving_exit(os._exit)
 
 
 def _handle_sigterm() -> None:
@@ -216,6 +219,10 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
     global _sigterm_seen
     _sigterm_seen = True
+    if _left_from == os.getpid():
+        # `_leaving` is under way (a worker that got its pool's last sentinel saves in `os._exit`
+        # when `with Pool()` terminates it): that save goes on, and the process leaves right after.
+        return
     if _saving_at_exit(frame):
         # A spawn worker ending normally: coverage.py's atexit save is running, and the process
         # leaves right after. Should it not, SIGALRM ends it: a pool's `terminate()` waits for it.
@@ -223,27 +230,33 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         return
     _leaving()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     os.kill(os.getpid(), signal.SIGTERM)
 
 
 #: Seconds a process on its way out may spend saving before SIGALRM ends it.
 SAVE_LIMIT = 30
+#: The process whose `_leaving` has started (a forked child inherits the value, not the save).
+_left_from = 0
 
 
 def _leaving() -> None:
     """Save what this process measured, as it leaves: once, whole, and never forever.
 
-    `Pool.terminate()` sends SIGTERM to workers that may already be saving on their way out: a
-    handler saving again in the middle of that save finds the data locked, then kills the process
-    before either save is written. So SIGTERM is held back (the process leaves right after). A
-    forked child can also inherit a lock another thread of the parent held at the fork; a save that
+    `Pool.terminate()` sends SIGTERM to workers that may already be saving on their way out (a
+    worker that took the pool's last sentinel leaves through `os._exit`). A handler saving again in
+    the middle of that save found nothing left to save (the first save had stopped coverage.py,
+    `Coverage.current()` was None) and killed the process: its piece half written, without the
+    lines it ran. So once leaving has started, `_on_sigterm` lets it finish. Blocking SIGTERM with
+    `pthread_sigmask` instead would not do: that blocks it for the calling thread only, and any other
+    thread (the wake-up fd's) takes it and has the main thread run the handler all the same.
+    A forked child can also inherit a lock another thread of the parent held at the fork; a save that
     waits for it would keep the worker, and the pool's `terminate()` in the notebook, waiting for
     ever: SIGALRM ends it after `SAVE_LIMIT` seconds (what it measured is lost, the notebook goes on).
     """
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    global _left_from
+    if _left_from == os.getpid():
+        return
+    _left_from = os.getpid()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(SAVE_LIMIT)
@@ -285,7 +298,7 @@ def coverage_init(reg: Any, options: dict[str, str]) -> None:
 
 def _starting_coverage() -> coverage.Coverage | None:
     """The Coverage whose start loads this plugin (coverage.py hands plugins no reference to it)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         candidate = frame.f_locals.get("self")
         if isinstance(candidate, coverage.Coverage):
