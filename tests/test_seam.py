@@ -25,25 +25,6 @@ DOCUMENTED_MODULES = {"coverage", "coverage.exceptions", "coverage.numbits", "co
 DOCUMENTED_TOP = {"Coverage", "CoverageData", "CoveragePlugin", "FileReporter", "FileTracer", "CoverageException",
                   "version_info", "__version__", "process_startup"}
 
-#: Uses outside the seam in files other helpers are changing today (HTML subpackage, session.py split,
-#: processes.py, the plugin and the data path): each entry must still be there (so the list only shrinks),
-#: and nothing else may appear. The seam functions that replace them are named in coverage_internals.py.
-NOT_MOVED_YET = {
-    "measurement.py": {"coverage.collector", "._started"},  # start_without_stack_snapshot, started
-    "processes.py": {"coverage.patch", "coverage.__file__"},  # starting_coverage / in_coverage_atexit are ready in the seam
-    "html/__init__.py": {"coverage.files", "coverage.misc", "coverage.results", "._data"},
-    "html/data.py": {"coverage.files", "coverage.misc", "coverage.results"},
-    "html/notebook.py": {"coverage.phystokens", "coverage.results"},
-    "html/render.py": {"coverage.results"},
-    "html/state.py": {"coverage.results"},
-    "report.py": {"coverage.jsonreport", "coverage.results"},
-    "cov_plugin.py": {"coverage.misc", "coverage.parser", "coverage.regions"},
-    "parser.py": {"coverage.parser", "coverage.phystokens"},
-    "data.py": {"coverage.sqldata"},
-    "combine.py": {"coverage.files"},
-}
-
-
 def _coverage_private_names() -> set[str]:
     """Every underscore name coverage.py defines or uses on its objects (dunders aside)."""
     names = set()
@@ -95,19 +76,14 @@ def coverage_uses(tree: ast.AST, private: set[str]) -> set[str]:
 
 def test_coverage_internals_are_used_only_in_the_seam() -> None:
     private = _coverage_private_names()
-    unexpected, stale = {}, {}
+    unexpected = {}
     for path in sorted(SRC.rglob("*.py")):
         if path == SEAM:
             continue
-        name = path.relative_to(SRC).as_posix()
         uses = coverage_uses(ast.parse(path.read_text(encoding="utf-8")), private)
-        allowed = NOT_MOVED_YET.get(name, set())
-        if uses - allowed:
-            unexpected[name] = sorted(uses - allowed)
-        if allowed - uses:
-            stale[name] = sorted(allowed - uses)
+        if uses:
+            unexpected[path.relative_to(SRC).as_posix()] = sorted(uses)
     assert unexpected == {}, "use coverage.py internals through nbcov.coverage_internals"
-    assert stale == {}, "moved to the seam: drop them from NOT_MOVED_YET"
 
 
 def test_the_checker_sees_each_kind_of_use() -> None:
