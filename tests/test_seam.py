@@ -253,6 +253,9 @@ def test_nbcov_run_measures_when_the_swap_is_missing(tmp_path: Path, monkeypatch
     make_notebook(tmp_path / "nb.ipynb", [CLASSIFY, "classify(1)\nclassify(-1)", "%nbcov status"])
     result = nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", cwd=tmp_path)
     assert "Traceback" not in result.stdout + result.stderr
+    # The kernels say it before any cell, where no one sees it: the command says it, once.
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("nbcov: warning: ")]
+    assert len(warnings) == 1 and "slower" in warnings[0], result.stderr
     out = nbformat.read(str(tmp_path / "out" / "nb.ipynb"), as_version=4)
     status = "".join(o.get("text", "") for o in out.cells[2].outputs)
     assert "core: the C tracer" in status

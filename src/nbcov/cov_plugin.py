@@ -35,9 +35,8 @@ class NbcovPlugin(CoveragePlugin):
 
     def configure(self, config: TConfigurable) -> None:
         # Read, never change: the user's exclusions apply to cells exactly as to .py files.
-        self.exclude = coverage_internals.join_regex(list(config.get_option("report:exclude_lines") or []))
-        partial = list(config.get_option("report:partial_branches") or [])
-        partial += list(config.get_option("report:partial_branches_always") or [])
+        self.exclude = coverage_internals.join_regex(_strings(config, "report:exclude_lines"))
+        partial = _strings(config, "report:partial_branches") + _strings(config, "report:partial_branches_always")
         self.partial = coverage_internals.join_regex(partial)
         data_file = config.get_option("run:data_file")
         self.search_dirs = record_search_dirs(data_file if isinstance(data_file, str) else None)
@@ -49,6 +48,12 @@ class NbcovPlugin(CoveragePlugin):
         from nbcov import __version__
 
         return [("nbcov", __version__)]
+
+
+def _strings(config: TConfigurable, name: str) -> list[str]:
+    """A list-valued coverage.py option ([] when unset)."""
+    value = config.get_option(name)
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 class CellFileReporter(FileReporter):

@@ -8,7 +8,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from coverage import CoverageData
 from coverage.exceptions import CoverageException, DataError
@@ -110,7 +110,7 @@ def _move_lines(
                 got = measured.arcs(path) if arcs else measured.lines(path)
                 if got:
                     shift = shifts.get(path)
-                    moved = (shift.arcs(got) if arcs else shift.lines(got)) if shift else set(got)
+                    moved = (shift.arcs(cast(list[tuple[int, int]], got)) if arcs else shift.lines(cast(list[int], got))) if shift else set(got)
                     found.setdefault(rename(path), set()).update(moved)
             mapped.set_context(context)
             if arcs:

@@ -183,15 +183,15 @@ def _top_level_layout(code: str) -> tuple[list[int], dict[int, int]]:
     # Only the outermost definitions: one nested in a body lies within that body's lines already.
     todo: list[ast.AST] = list(tree.body)
     while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for line in range(node.body[0].lineno, (node.body[-1].end_lineno or node.lineno) + 1):
+        child = todo.pop()
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for line in range(child.body[0].lineno, (child.body[-1].end_lineno or child.lineno) + 1):
                 # The `def` line stays the module's even when the body shares it (`def f(): ...`):
                 # the def statement runs there and leaves to the next statement.
-                if line != node.lineno:
+                if line != child.lineno:
                     owner.pop(line, None)
         else:
-            todo.extend(ast.iter_child_nodes(node))
+            todo.extend(ast.iter_child_nodes(child))
     return starts, owner
 
 
@@ -270,7 +270,7 @@ def _line_one_scopes(code: str) -> _LineOne | None:
     for node in ast.walk(tree.body[0]):
         if not isinstance(node, _CODE_OBJECTS) or _first_line(node) != 1:
             continue
-        end = (node.end_lineno or 1) + 1
+        end = (getattr(node, "end_lineno", None) or 1) + 1
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             # A function is entered on its body's first line, a class on its own first line.
             body = range(node.body[0].lineno, end)
@@ -307,4 +307,4 @@ _CODE_OBJECTS: tuple[type[ast.AST], ...] = (
 def _first_line(node: ast.AST) -> int:
     """A code object's `co_firstlineno`: a decorated definition starts at its first decorator."""
     decorators = getattr(node, "decorator_list", [])
-    return min([node.lineno, *(d.lineno for d in decorators)])  # type: ignore[attr-defined]
+    return min([int(getattr(node, "lineno")), *(int(d.lineno) for d in decorators)])
