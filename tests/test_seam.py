@@ -147,6 +147,8 @@ def test_nbcovs_tracers_are_known_from_nbcovs_record_not_class_names(tmp_path: P
     try:
         assert core.in_use(branches) is core.Core.BRANCH_ENGINE
         assert core.describe(branches) == "nbcov's branch engine"
+        # coverage.py's own debug output (`coverage debug sys`) names each tracer by its class, as it is.
+        assert dict(branches.sys_info())["core"] == engine.ENGINE_NAME == "BranchMonitor"
     finally:
         branches.stop()
     lines = _unstarted(core="sysmon")
@@ -155,6 +157,7 @@ def test_nbcovs_tracers_are_known_from_nbcovs_record_not_class_names(tmp_path: P
     try:
         assert type(coverage_internals.tracers(lines)[0]).__qualname__ == "LineMonitor"
         assert core.in_use(lines) is core.Core.SYSMON and core.in_use(lines).rearmed_per_context
+        assert dict(lines.sys_info())["core"] == "LineMonitor"
     finally:
         lines.stop()
 
