@@ -278,3 +278,34 @@ def test_load_ext_measures_when_the_collectors_flush_is_missing(tmp_path: Path, 
     status = "".join(o.get("text", "") for o in executed.cells[3].outputs)
     assert "measuring: True" in status and "fallback: " in status
     assert cells_by_index(report_json(tmp_path))[2]["missing_lines"] == [6]
+
+
+def test_reporting_helpers_fall_back_when_coverage_moves_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit: each wrapped reporting helper gives coverage.py's answer; without its module, a plain one
+    (and where something is lost, one notice saying what), never an exception."""
+    ci = coverage_internals
+    source = "def f(x):\n    if x:\n        return 1\n"
+    assert ci.human_sorted(["t10", "t2"]) == ["t2", "t10"]
+    assert [region.name for region in ci.code_regions(source)] == ["f"]
+    assert ci.source_token_lines(source)[0][0] == ("key", "def")
+    assert ci.format_lines([1, 2, 3, 5], [2, 3], arcs=[(1, [5])]) == "1->5, 2-3"
+    assert ci.join_regex(["a", "b"]) == "(?:a)|(?:b)"
+    assert ci.report_matcher(["*/b.py"], "report_omit")("/x/b.py")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "a.py").write_text("")  # coverage.py remaps only to a file that exists
+    aliases = [("/old/", f"{tmp_path}/new/")]
+    assert ci.path_mapper(aliases)("/old/a.py") == f"{tmp_path}/new/a.py"
+    flat = ci.flat_rootname("/x/y.py")
+    monkeypatch.setattr(ci, "_said", {})
+    for module in ("coverage.files", "coverage.misc", "coverage.results", "coverage.phystokens", "coverage.regions"):
+        monkeypatch.setitem(sys.modules, module, None)  # `from coverage.x import y` raises ImportError
+    assert ci.human_sorted(["t2", "t10"]) == ["t10", "t2"]
+    assert ci.code_regions(source) == []
+    assert ci.source_token_lines(source)[1] == [("txt", "    if x:")]
+    assert ci.format_lines([1, 2, 3, 5], [2, 3], arcs=[(1, [5])]) == "2, 3, 1->5"
+    assert ci.join_regex(["a", "b"]) == "(?:a)|(?:b)" and ci.join_regex(["a"]) == "a"
+    assert ci.report_matcher(["*/b.py"], "report_omit")("/x/b.py")
+    assert ci.path_mapper(aliases)("/old/a.py") == "/old/a.py"
+    assert ci.flat_rootname("/x/y.py") != flat and ci.flat_rootname("/x/y.py").endswith("y_py")
+    said = ci.notices()
+    assert len(said) == 4 and all(message.startswith(f"coverage.py {coverage.__version__}: ") for message in said), said
