@@ -144,7 +144,7 @@ def _at_least(low: float, kind: type = float) -> Callable[[str], float]:
 
     def convert(text: str) -> float:
         try:
-            value = kind(text)
+            value: float = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not value >= low:  # also refuses nan
@@ -192,8 +192,9 @@ def _html(args: argparse.Namespace) -> int:
     cov = report.open_coverage(data_file, args.rcfile)
     _check_notebooks(cov, args.notebook or [])
     show_contexts = args.show_contexts or bool(cov.get_option("html:show_contexts"))
-    title = args.title or cov.get_option("html:title")
-    directory = args.directory or cov.get_option("html:directory") or "htmlcov"
+    configured_title = cov.get_option("html:title")
+    title = args.title or (str(configured_title) if configured_title else None)
+    directory = str(args.directory or cov.get_option("html:directory") or "htmlcov")
     not_a_file(directory, "-d")
     index = write_html(cov, directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
     if not args.quiet:
@@ -330,7 +331,7 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
 def _shown(path: object) -> str:
     import os
 
-    text = os.fspath(path)  # type: ignore[call-overload]
+    text: str = os.fspath(path)  # type: ignore[call-overload]
     return os.path.relpath(text) if os.path.isabs(text) and text.startswith(os.getcwd()) else text
 
 
@@ -338,7 +339,8 @@ def _piece_percent(piece: object, rcfile: str | bool) -> str:
     """The notebook's cells' coverage, from its kernel's own data file."""
     from pathlib import Path
 
-    from nbcov.cells import is_cell_name
+    from nbcov.cells import RecordError, is_cell_name
+    from nbcov.data import DataFileError
 
     if piece is None or not Path(str(piece)).exists():
         return "-"
@@ -347,7 +349,7 @@ def _piece_percent(piece: object, rcfile: str | bool) -> str:
         cells = [n for n in cov.get_data().measured_files() if is_cell_name(n)]
         if not cells:
             return "-"
-        return report.analyse(cov, cells).totals["percent_covered_display"] + "%"
+        return str(report.analyse(cov, cells).totals["percent_covered_display"]) + "%"
     except (DataFileError, RecordError):
         # Only the progress line's number: the run goes on to combine its pieces and report
         # (where the same problem is said, once, with the whole data).
@@ -384,9 +386,9 @@ def _run_reports(data_file: object, args: argparse.Namespace) -> int:
             print(f"Wrote HTML report to {index}")
         else:
             cov = report.open_coverage(str(data_file), args.rcfile)
-            out = f"coverage.{kind}"
-            getattr(cov, f"{kind}_report")(outfile=out)
-            print(f"Wrote {kind.upper()} report to {out}")
+            outfile = f"coverage.{kind}"
+            getattr(cov, f"{kind}_report")(outfile=outfile)
+            print(f"Wrote {kind.upper()} report to {outfile}")
     if args.fail_under is not None and result["totals"]["percent_covered"] < args.fail_under:
         print(f"nbcov: total coverage {result['totals']['percent_covered_display']}% is under {args.fail_under}%", file=sys.stderr)
         return EXIT_FAILED
