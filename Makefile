@@ -10,7 +10,7 @@ VENV := .venv
 # Two workers: most of a test is waiting for a kernel or a subprocess, so 2 cores run 2 well.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: demo test test-3.11 test-3.12 test-3.13 test-floors bench clean browser
+.PHONY: demo test typecheck test-unit test-3.11 test-3.12 test-3.13 test-floors bench clean browser
 
 # .venv is the main environment (Python 3.12); .venv-3.11 and .venv-3.13 exist for the test matrix.
 $(VENV)/.installed: pyproject.toml
@@ -38,9 +38,19 @@ $(VENV)/.demo-installed: pyproject.toml
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/python scripts/demo.py
 
-# test-floors is not part of `test` yet: at the dependency floors the suite does not pass today (see README,
-# Development); it runs on its own until it does.
-test: test-3.12 test-3.11 test-3.13
+# The four environments first, side by side (installing is mostly waiting on files and one core each);
+# then the cheapest checks first, so a mistake fails in seconds: the type check, the unit tests, the kernels.
+test:
+	$(MAKE) -j 4 $(VENVS) .venv-floors/.installed
+	$(MAKE) typecheck test-unit test-3.12 test-3.11 test-3.13 test-floors
+
+# Only .venv is needed: mypy checks the sources against the packages installed there (config: pyproject.toml).
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/python -m mypy
+
+# Tests needing no kernel and no other process (marker `unit`; all of tests/unit/ has it), on Python 3.12.
+test-unit: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -m unit $(PYTEST_ARGS)
 
 # Every suite needs all three environments: some tests combine data measured by two Pythons.
 VENVS := $(VENV)/.installed .venv-3.11/.installed .venv-3.13/.installed
@@ -61,17 +71,37 @@ VENVS := $(VENV)/.installed .venv-3.11/.installed .venv-3.13/.installed
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
-test-3.12: $(VENVS) browser
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+# Run on Python 3.12 only: tests whose subject is the same whatever the Python the kernel runs on, left out
+# on 3.11, 3.13 and at the floors (each run costs the 25-minute budget of `make test`).
+# - e2e: what JupyterLab, Notebook 7 and terminal IPython send the kernel (cell ids, the session's notebook) does
+#   not depend on the kernel's Python, and the kernel's side of it runs on every Python in the LiveKernel tests
+#   (tests/kernels.py). At the floors the frontends would also bring their own newest kernel-side packages.
+# - tests/test_soak.py: the data file's lock, journal and held signals under random SIGINT/SIGTERM/SIGKILL, one
+#   code path on every Python (file locks, signal handlers, SQLite); ~80 s.
+# - the two hypothesis tests of tests/test_combine_security.py (slow: one nbcov process per example): which
+#   names combine, report and html accept is string and file-system logic (names, O_NOFOLLOW).
+# The unit tests (seconds) stay in every run: they are where Python versions differ cheaply (ast, tokenize).
+ONCE_ONLY := -m "not e2e" --deselect tests/test_soak.py \
+	--deselect tests/test_combine_security.py::test_combine_writes_only_its_data_file_and_store \
+	--deselect tests/test_combine_security.py::test_report_and_html_of_hostile_data_write_only_the_report \
+	--deselect tests/test_packaging.py
+# And at the floors but not on 3.11/3.13: the bad-input table (one `nbcov` process per row) checks the CLI's
+# arguments and coverage.py's reading of damaged data files: the packages' versions matter, the Python's do not.
+# Its live-kernel magics test runs everywhere.
+OTHER_PYTHONS := $(ONCE_ONLY) --deselect tests/test_bad_input.py::test_bad_input_is_one_line_and_exit_2
+
+# The unit tests ran first (test-unit, same Python and packages).
+test-3.12: $(VENVS) browser test-unit
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m "not unit"
 
 test-3.11: $(VENVS) browser
-	.venv-3.11/bin/python -m pytest $(PYTEST_ARGS)
+	.venv-3.11/bin/python -m pytest $(PYTEST_ARGS) $(OTHER_PYTHONS)
 
 test-3.13: $(VENVS) browser
-	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
+	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS) $(OTHER_PYTHONS)
 
 test-floors: $(VENVS) .venv-floors/.installed browser
-	.venv-floors/bin/python -m pytest $(PYTEST_ARGS) -m "not e2e"
+	.venv-floors/bin/python -m pytest $(PYTEST_ARGS) $(ONCE_ONLY)
 
 # slipcover is only the outside reference in branch_bench.py's table.
 bench: $(VENV)/.installed .venv-3.13/.installed

@@ -25,7 +25,6 @@ import importlib
 import importlib.metadata
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -276,10 +275,6 @@ def _check_data(folder: Path, config: Config) -> str | None:
     return None
 
 
-def _strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
-
-
 def _has_error(cell: Any) -> bool:
     return any(out.get("output_type") == "error" for out in cell.get("outputs", []))
 
@@ -290,6 +285,7 @@ def run_notebook(config: Config, cells: list[str], workload: Workload, folder: P
     from nbclient.exceptions import CellExecutionError
 
     from nbcov.kernel import kernel_manager
+    from nbcov.text import strip_ansi
 
     sources = ([setup] if config.core else []) + cells + [run_code(workload), CORE_CODE]
     nb = nbformat.v4.new_notebook()
@@ -313,7 +309,7 @@ def run_notebook(config: Config, cells: list[str], workload: Workload, folder: P
         except CellExecutionError as exc:
             failed = next((i for i, c in enumerate(nb.cells) if _has_error(c)), None)
             where = "a cell" if failed is None else f"cell {failed + 1} ({sources[failed].splitlines()[0][:60]!r} ...)"
-            return Result(error=f"{where} raised {exc.ename}: {_strip_ansi(exc.evalue)}")
+            return Result(error=f"{where} raised {exc.ename}: {strip_ansi(exc.evalue)}")
         except Exception as exc:
             return Result(error=f"{type(exc).__name__}: {exc}\n{_tail(log)}")
     text = "".join(

@@ -10,7 +10,6 @@ Reusable pieces:
   console errors and failed requests (assert on them, or filter known harmless ones).
 - `Steps`: the named steps of an end-to-end test. Each step is timed and ends with a screenshot in an
   artifacts folder; a step that fails keeps a `…-FAILED.png` screenshot and its failure names the step.
-- `wait_until()`: poll a Python condition (a file on disk, a subprocess's answer) with a timeout.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -31,8 +30,6 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-
-T = TypeVar("T")
 
 
 def chromium_missing() -> str | None:
@@ -164,33 +161,6 @@ class Steps:
 
     def summary(self) -> str:
         return "\n".join(f"{seconds:6.1f}s  {name}" for name, seconds in self.timings)
-
-
-def wait_until(
-    condition: Callable[[], T],
-    timeout: float,
-    what: str,
-    interval: float = 0.1,
-    retry_on: tuple[type[BaseException], ...] = (),
-) -> T:
-    """Poll `condition` until it returns something truthy (returned), or fail after `timeout` seconds.
-
-    Exceptions of the `retry_on` types (a file not written yet, a server not listening yet) count as "not yet";
-    any other exception ends the wait at once.
-    """
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while True:
-        try:
-            result = condition()
-        except retry_on as exc:
-            last_error, result = exc, None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        time.sleep(interval)
 
 
 def _slug(text: str) -> str:

@@ -7,8 +7,10 @@ import dataclasses
 import fcntl
 import json
 import os
+import multiprocessing.util
 import subprocess
 import sys
+import time
 from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -35,6 +37,29 @@ def classify(x):
         return "neg"
     return "zero"
 """
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/unit/ is a unit test, without a marker on each."""
+    unit_dir = HERE / "unit"
+    for item in items:
+        if unit_dir in item.path.parents:
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test marked `unit` runs in the pytest process: starting a kernel or any other process fails it,
+    so the marker stays true (`make test-unit` runs these first because they take seconds)."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a test marked unit started a process: drop its unit marker")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -114,6 +139,38 @@ def coverage_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.Comple
 
 
 T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    """What `wait_for` raises when its condition did not come true in time."""
+
+
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Poll `condition` until it returns something truthy (returned), or fail after `timeout` seconds
+    saying `what` was waited for: tests wait on the state they need, never for a fixed time.
+
+    Exceptions of the `retry_on` types (a file not written yet, a server not listening yet) count as
+    "not yet"; any other exception ends the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = condition()
+        except retry_on as exc:
+            last_error, result = exc, None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
 
 
 def run_once(root: Path, key: str, produce: Callable[[], Any], load: Callable[[dict[str, Any]], T]) -> T:

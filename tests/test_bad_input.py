@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NBCOV, make_notebook, nbcov_cli, report_json, tmpfs
+from conftest import NBCOV, make_notebook, nbcov_cli, report_json, tmpfs, wait_for
 from kernels import LiveKernel
 from nbcov import runner
 from nbcov.cells import CellRecord, RecordError, load_record
@@ -245,15 +245,19 @@ def test_magics_answer_bad_input_in_one_line(tmp_path: Path, read_only: Path) ->
 def test_a_second_run_in_the_same_folder_and_a_concurrent_run(tmp_path: Path) -> None:
     """`nbcov run .` again skips nbcov's own `.nbcov/cells/x.ipynb/` folders; a second run into the same
     data file while one runs is refused in one line, and the first keeps every cell."""
-    make_notebook(tmp_path / "slow.ipynb", ["y = 1", "import time\ntime.sleep(6)", "z = 2"])
+    # The second cell runs until the test creates `go`: the first run is surely still running when the
+    # second one starts, and no longer than that.
+    go = tmp_path / "go"
+    make_notebook(tmp_path / "slow.ipynb", ["y = 1", "import pathlib, time\nwhile not pathlib.Path('go').exists():\n    time.sleep(0.02)", "z = 2"])
+    go.touch()
     nbcov_cli("run", ".", cwd=tmp_path)
     assert any(p.suffix == ".ipynb" and p.is_dir() for p in (tmp_path / ".nbcov").rglob("*"))
+    go.unlink()
     first = subprocess.Popen([*NBCOV, "run", "."], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob(".coverage.*")) and time.monotonic() < deadline:
-            time.sleep(0.1)  # the first run's kernel has saved its first cell; its second sleeps 6 s
+        wait_for(lambda: list(tmp_path.glob(".coverage.*")), 120, "the first run's kernel to save its first cell")
         second = nbcov_cli("run", ".", cwd=tmp_path, check=False)
+        go.touch()
         out, err = first.communicate(timeout=300)
     finally:
         first.kill()
@@ -262,11 +266,12 @@ def test_a_second_run_in_the_same_folder_and_a_concurrent_run(tmp_path: Path) ->
     assert second.stderr.strip().startswith("nbcov: error: another nbcov run (pid ")
     assert len(second.stderr.strip().splitlines()) == 1 and not second.stdout
     cells = {c["cell_index"]: c["executed_lines"] for c in report_json(tmp_path)["cells"]}
-    assert cells == {1: [1], 2: [1, 2], 3: [1]}
+    assert cells == {1: [1], 2: [1, 2, 3], 3: [1]}
 
 
 # Fast checks of the pieces, no kernel.
 
+@pytest.mark.unit
 def test_records_are_checked_when_read(tmp_path: Path) -> None:
     path = tmp_path / ".nbcov" / "cells" / "r.json"
     path.parent.mkdir(parents=True)
@@ -282,6 +287,7 @@ def test_records_are_checked_when_read(tmp_path: Path) -> None:
     assert load_record(str(path)) == CellRecord("x", "x")  # keys from newer versions are skipped
 
 
+@pytest.mark.unit
 def test_find_notebooks_leaves_out_hidden_folders_below_a_named_one(tmp_path: Path) -> None:
     for rel in ("a.ipynb", "sub/b.ipynb", ".nbcov/cells/a.ipynb/c.json", ".ipynb_checkpoints/a-checkpoint.ipynb",
                 "sub/.hidden/h.ipynb"):
@@ -294,6 +300,7 @@ def test_find_notebooks_leaves_out_hidden_folders_below_a_named_one(tmp_path: Pa
     assert runner.find_notebooks([hidden]) == [hidden / "n.ipynb"]  # a hidden folder named on purpose is searched
 
 
+@pytest.mark.unit
 def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     data_file = tmp_path / ".coverage"
     with runner.run_lock(data_file):
@@ -305,6 +312,7 @@ def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".coverage.*"))  # the lock is not mistaken for a piece of data
 
 
+@pytest.mark.unit
 def test_one_line_of_os_errors() -> None:
     assert one_line(FileNotFoundError(2, "No such file or directory", "x/y")) == "x/y: No such file or directory"
     assert one_line(IsADirectoryError(21, "Is a directory", 15)) == "file descriptor 15: Is a directory"

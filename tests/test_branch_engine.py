@@ -145,6 +145,7 @@ def fail(x):
 '''
 
 
+@pytest.mark.unit
 def test_markers_keep_behaviour(tmp_path: Path) -> None:
     """Marked code runs, traces, fails and shows its source exactly like unmarked code."""
     from nbcov.engine.markers import compile_marked, install_import_markers
@@ -199,6 +200,7 @@ def test_markers_keep_behaviour(tmp_path: Path) -> None:
     assert lines(marked.pick.__code__) == lines(plain["pick"].__code__)
 
 
+@pytest.mark.unit
 def test_markers_leave_multi_line_tests_alone() -> None:
     """A test spread over lines jumps from several lines: a marker on any of them would add a line event."""
     from nbcov.engine.markers import mark
@@ -209,6 +211,7 @@ def test_markers_leave_multi_line_tests_alone() -> None:
     assert isinstance(last.test, ast.UnaryOp) and isinstance(last.body[0], ast.Pass)
 
 
+@pytest.mark.unit
 def test_sketch_covers_coverage_branch_lines() -> None:
     """The cheap AST sketch must call relevant every line coverage.py's parser gives several exits."""
     from coverage.parser import PythonParser
@@ -235,6 +238,7 @@ def test_sketch_covers_coverage_branch_lines() -> None:
                 assert sketch.branch_line(raw), (line, raw, text.splitlines()[line - 1])
 
 
+@pytest.mark.unit
 @needs_engine
 def test_decoder_agrees_with_dis() -> None:
     """Offsets, lines and jump targets as `dis` sees them, for every code object of real modules."""
@@ -267,6 +271,7 @@ def test_decoder_agrees_with_dis() -> None:
     assert checked > 1000
 
 
+@pytest.mark.unit
 def test_engine_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import coverage
 

@@ -120,6 +120,7 @@ def run_as_ipython(code: str, path: Path) -> set[tuple[int, int]]:
     return set(cov.get_data().arcs(str(path)) or ())
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("code", SNIPPETS)
 def test_moved_arcs_are_what_coverage_py_records_for_the_code_as_typed(code: str, tmp_path: Path) -> None:
     for offset in (1, 4):
@@ -135,6 +136,7 @@ def test_moved_arcs_are_what_coverage_py_records_for_the_code_as_typed(code: str
         assert analysed(moved) == analysed(run_as_ipython(typed, tmp_path / "typed.py")), offset
 
 
+@pytest.mark.unit
 def test_a_one_line_function_on_line_one_is_the_one_arc_measurement_cannot_tell() -> None:
     """`def f(): return 1` on the compiled line 1: entering f and entering the module's statement
     are both (-1, 1), and leaving both (1, -1). nbcov gives both meanings, as coverage.py does for the
@@ -148,6 +150,7 @@ def test_a_one_line_function_on_line_one_is_the_one_arc_measurement_cannot_tell(
     }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text, dropped",
     [("x = 1", 0), ("\n\nx = 1", 2), ("  \n\t\n\nx = 1\n\ny = 2", 3), ("\n\n%%time\n\nx = 1", 2), ("\n \n", 0), ("", 0)],
@@ -162,6 +165,7 @@ def test_dropped_lines_are_the_lines_ipython_drops(text: str, dropped: int) -> N
         assert transformer.transform_cell(text) == rest + "\n"[: not rest.endswith("\n")]
 
 
+@pytest.mark.unit
 def test_a_magic_body_is_recognised_as_ipython_hands_it_over() -> None:
     """IPython's cleanup empties lines of only spaces before a cell magic gets its body; a body
     that nbcov did not recognise became a cell of its own, its lines counted from its top."""
@@ -173,6 +177,7 @@ def test_a_magic_body_is_recognised_as_ipython_hands_it_over() -> None:
     assert not _same_lines(body, "\nx0 = 1\n")
 
 
+@pytest.mark.unit
 def test_write_mapped_moves_each_context_and_keeps_the_rest(tmp_path: Path) -> None:
     measured = CoverageData(no_disk=True)
     measured.set_context("")

@@ -119,3 +119,22 @@ def test_fail_under(measured: Path) -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert nbcov_cli(cwd=tmp_path, check=False).returncode == 2
     assert nbcov_cli("report", "--format", "yaml", cwd=tmp_path, check=False).returncode == 2
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("damage", ["not a data file", "a cell name outside .nbcov/cells"])
+def test_a_damaged_kernel_piece_shows_a_question_mark_in_the_progress_line(tmp_path: Path, damage: str) -> None:
+    """`nbcov run`'s per-notebook percentage reads the kernel's own piece: a damaged one is "?", and the
+    run goes on to combine and report (where the problem is said once), not an nbcov bug (exit 3)."""
+    from coverage import CoverageData
+
+    from nbcov.cli import _piece_percent
+
+    piece = tmp_path / ".coverage.kernel"
+    if damage == "not a data file":
+        piece.write_text("not a database")
+    else:
+        data = CoverageData(str(piece))
+        data.add_lines({str(tmp_path / ".nbcov" / "cells" / ".." / ".." / "package.json"): [1]})
+        data.write()
+    assert _piece_percent(piece, True) == "?"

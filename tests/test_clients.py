@@ -41,8 +41,8 @@ import pytest
 from coverage import CoverageData
 from nbformat.sign import NotebookNotary
 
-from browser import ARTIFACTS, Browser, Steps, WatchedPage, chromium_missing, wait_until
-from conftest import NBCOV, ROOT
+from browser import ARTIFACTS, Browser, Steps, WatchedPage, chromium_missing
+from conftest import NBCOV, ROOT, WaitTimeout, wait_for
 
 # One worker runs the whole module where pytest-xdist can group it (one browser, one set of servers).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("clients")]
@@ -122,7 +122,7 @@ class JupyterServer:
 
         try:
             # Not yet: no info file, half a JSON file, connection refused (URLError is an OSError).
-            wait_until(listening, timeout, f"the {self.app} server to answer", retry_on=(OSError, ValueError))
+            wait_for(listening, timeout, f"the {self.app} server to answer", retry_on=(OSError, ValueError))
         except BaseException:
             self.stop()
             raise
@@ -280,9 +280,9 @@ class NotebookPage:
             return state["prompts"] if state["prompts"] == expected and state["idle"] else None
 
         try:
-            return wait_until(done, timeout, f"prompts {expected}", interval=0.25)
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}; prompts are {self.run_state()['prompts']}") from None
+            return wait_for(done, timeout, f"prompts {expected}", interval=0.25)
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}; prompts are {self.run_state()['prompts']}") from None
 
     def wait_all_run(self, timeout: float = 150) -> list[str]:
         """Every code prompt reads `[n]:` (and in order: 1, 2, 3...)."""
@@ -516,7 +516,7 @@ def test_jupyterlab_end_to_end(browser: Browser, servers: dict[str, JupyterServe
             on_disk = nbformat.read(str(root / NOTEBOOK), as_version=4)
             return on_disk if "temp > 20" in on_disk.cells[CLASSIFY_CELL - 1].source else None
 
-        saved = wait_until(saved_with_edit, 30, "the notebook saved with the edited cell", retry_on=(OSError, ValueError))
+        saved = wait_for(saved_with_edit, 30, "the notebook saved with the edited cell", retry_on=(OSError, ValueError))
         html = "".join(o.get("data", {}).get("text/html", "") for o in saved.cells[COVTEST_CELL - 1].outputs)
         assert 'class="nbcov-line nbcov-missed"' in html, "the saved %%covtest cell has no inline report"
         assert [c.id for c in saved.cells] == [f"c{i:02d}" for i in range(1, n_cells + 1)]

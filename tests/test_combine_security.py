@@ -130,6 +130,7 @@ def plant(store: Path, tail: tuple[str, ...], kind: str, root: Path) -> None:
             path.mkdir()
 
 
+@pytest.mark.slow  # one nbcov process per example
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(entries=st.lists(st.tuples(hostile_names(), RECORDS), min_size=1, max_size=4), modules=st.booleans())
 def test_combine_writes_only_its_data_file_and_store(entries: list[tuple[str, str]], modules: bool) -> None:
@@ -165,6 +166,7 @@ def test_combine_writes_only_its_data_file_and_store(entries: list[tuple[str, st
         assert all(p == "work/h" or p.startswith("work/h/") for p in changed(before, snapshot(root)))
 
 
+@pytest.mark.slow  # one nbcov process per example
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(names=st.lists(st.one_of(hostile_names(), st.text(min_size=1, max_size=30)), min_size=1, max_size=4),
        kind=RECORDS.filter(lambda k: k != "fifo"))
@@ -188,6 +190,7 @@ def test_report_and_html_of_hostile_data_write_only_the_report(names: list[str],
         assert all(p in ("work/r.json", "work/h") or p.startswith("work/h/") for p in changed(before, snapshot(root)))
 
 
+@pytest.mark.unit
 def test_record_tail_keeps_names_below_the_store() -> None:
     assert record_tail("/ci/a/.nbcov/cells/nb.ipynb/c-1.json", Path("d")) == ("nb.ipynb", "c-1.json")
     for name in ("/ci/.nbcov/cells/../../package.json", "/ci/.nbcov/cells/a/../../x.json", "/ci/.nbcov/cells//x.json",

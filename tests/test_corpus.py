@@ -583,6 +583,7 @@ def test_comment_only_cells_that_ran_are_not_called_unrun(notebook: str, mode: s
 # -- the pieces, without kernels ------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_expected_statements_count_lines_as_typed() -> None:
     assert expected_statements("#|export\ndef f(x):\n    # why\n\n    return x") == {2, 5}
     # IPython drops leading blank lines; the statements stay at their typed lines.
@@ -598,11 +599,13 @@ def test_expected_statements_count_lines_as_typed() -> None:
     assert expected_statements("import asyncio\n\nawait asyncio.sleep(0)\nif x:\n    y = 1") == {1, 3, 4, 5}
 
 
+@pytest.mark.unit
 def test_worker_lines_are_the_marked_ones() -> None:
     assert worker_lines(f"def f(x):\n    return x  {WORKER_MARK}\n") == {2}
     assert worker_lines((CORPUS_DIR / "workers.py").read_text())  # the marks are there
 
 
+@pytest.mark.unit
 def test_normalise_keeps_what_a_notebook_says_and_drops_what_varies() -> None:
     tmp = tempfile.gettempdir()
     assert normalise("1.44 ms ± 0 ns per loop (mean ± std. dev. of 1 run, 1 loop each)") == (
@@ -629,6 +632,7 @@ def test_normalise_keeps_what_a_notebook_says_and_drops_what_varies() -> None:
         assert normalise(kept) == kept
 
 
+@pytest.mark.unit
 def test_output_view_joins_streams_and_keeps_the_rest_in_order() -> None:
     outputs = [
         {"output_type": "stream", "name": "stdout", "text": "a"},
@@ -643,6 +647,7 @@ def test_output_view_joins_streams_and_keeps_the_rest_in_order() -> None:
     assert view[3:] == ["display_data text/plain: <Figure>", "error ZeroDivisionError: division by zero\ntb"]
 
 
+@pytest.mark.unit
 def test_run_summary_and_failed_cell_are_read_as_nbcov_and_nbclient_write_them() -> None:
     summary = "passed   00_core.ipynb              1.6s\nfailed   ipytest_failing.ipynb      3.7s  cell 3\n1 failed"
     assert _SUMMARY_LINE.findall(summary) == [("passed", "00_core.ipynb", ""), ("failed", "ipytest_failing.ipynb", "3")]

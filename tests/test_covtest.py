@@ -151,6 +151,7 @@ def test_autoconfig_without_coverage_and_twice(tmp_path: Path) -> None:
     assert not (tmp_path / ".coverage").exists()
 
 
+@pytest.mark.slow  # two kernels and twelve `nbcov who` processes
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is Python 3.12+")
 def test_per_test_contexts_are_exact_under_sysmon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     answers = {}

@@ -19,7 +19,7 @@ import pytest
 from coverage import CoverageData
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import cells_by_index, make_notebook, nbcov_cli, report_json, tmpfs
+from conftest import cells_by_index, make_notebook, nbcov_cli, report_json, tmpfs, wait_for
 from kernels import LiveKernel
 from nbcov import data, engine
 from nbcov.cells import CellRecord, CellStore, load_record, sibling_versions
@@ -69,6 +69,18 @@ def lock_held(data_dir: Path) -> Iterator[None]:
     """Hold the data file's writer lock from the test process: a kernel's save then waits inside it."""
     with data.locked(data_dir / ".coverage"):
         yield
+
+
+def waits_for_a_lock(pid: int) -> bool:
+    """Is process `pid` blocked taking a file lock? (The kernel's lines in /proc/locks marked `->`.)"""
+    return any(line.split()[1] == "->" and line.split()[5] == str(pid) for line in Path("/proc/locks").read_text().splitlines())
+
+
+def signal_taken(pid: int, signum: int) -> bool:
+    """Has process `pid` taken `signum` (no longer pending)? Its handler has then started to run."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    pending = int(next(line.split()[1] for line in status.splitlines() if line.startswith("ShdPnd:")), 16)
+    return not pending & (1 << (signum - 1))
 
 
 def outputs_of(kernel: LiveKernel, msg_id: str, timeout: float = 60) -> str:
@@ -127,9 +139,10 @@ def test_an_interrupt_while_the_save_waits_for_the_lock(notebook: Path) -> None:
         kernel.run(FUNC, "cell-2")
         with lock_held(notebook.parent):
             msg_id = kernel.send("f(1)", "cell-3")
-            time.sleep(2)  # the cell is long over: the kernel waits for the lock in its save
+            pid = kernel.km.provisioner.process.pid
+            wait_for(lambda: waits_for_a_lock(pid), 60, "the kernel's save to wait for the data file's lock")
             kernel.km.interrupt_kernel()
-            time.sleep(0.5)
+            wait_for(lambda: signal_taken(pid, signal.SIGINT), 30, "the kernel to take the SIGINT")
         printed = outputs_of(kernel, msg_id)
         assert "Traceback" not in printed and "KeyboardInterrupt" not in printed, printed
         assert "nothing was interrupted" in printed
@@ -165,15 +178,17 @@ def test_sigterm_while_the_save_waits_for_the_lock(notebook: Path) -> None:
         kernel.run(FUNC, "cell-2")
         with lock_held(notebook.parent):
             kernel.send("f(1)", "cell-3")
-            time.sleep(2)
-            os.kill(kernel.km.provisioner.process.pid, signal.SIGTERM)
-            time.sleep(0.5)
+            pid = kernel.km.provisioner.process.pid
+            wait_for(lambda: waits_for_a_lock(pid), 60, "the kernel's save to wait for the data file's lock")
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: signal_taken(pid, signal.SIGTERM), 30, "the kernel to take the SIGTERM")
             assert wait_for_exit(kernel, 0.1) is None  # still saving: it waits for the lock
         assert wait_for_exit(kernel, 30) is not None
         kernel.kc.stop_channels()
     assert lines_of(notebook)[3] == [1]
 
 
+@pytest.mark.unit
 def test_signals_held_during_a_block_are_delivered_after_it() -> None:
     got: list[int] = []
     old = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
@@ -208,6 +223,7 @@ def test_a_very_long_cell_id_just_works(tmp_path: Path) -> None:
     assert lines_of(path)[2] == [1, 2, 3]
 
 
+@pytest.mark.unit
 def test_a_long_key_gets_a_short_stable_record_name(tmp_path: Path) -> None:
     store = CellStore(tmp_path)
     versions = [CellRecord(source=text, code=text, notebook="nb.ipynb", key="k" * 300) for text in ("a", "b")]
@@ -387,6 +403,7 @@ def test_freeing_the_tool_twice_is_said_once_and_the_cell_does_not_fail(tmp_path
     assert 1 in lines_of(nb)[4]
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(not engine.SUPPORTED, reason="nbcov's LineMonitor measures on Python 3.12 and 3.13")
 @pytest.mark.parametrize("disturb", ["free_tool_id", "set_events"])
 def test_rearm_turns_a_disturbed_tool_back_on(tmp_path: Path, disturb: str) -> None:

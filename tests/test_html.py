@@ -654,6 +654,7 @@ def test_a_damaged_or_foreign_state_file_is_started_again(tmp_path: Path) -> Non
     assert _files(out) == _files(tmp_path / "fresh")
 
 
+@pytest.mark.unit
 def test_tokenizing_once_changes_nothing_coverage_sees() -> None:
     import coverage.parser
     import coverage.phystokens
@@ -684,6 +685,7 @@ def test_tokenizing_once_changes_nothing_coverage_sees() -> None:
     assert (coverage.parser.generate_tokens, coverage.phystokens.generate_tokens) == originals
 
 
+@pytest.mark.unit
 def test_only_the_named_notebooks_and_the_api(tmp_path: Path) -> None:
     from nbcov.html import write_html
     from nbcov.report import open_coverage
@@ -705,6 +707,7 @@ def test_only_the_named_notebooks_and_the_api(tmp_path: Path) -> None:
     assert "not run while measuring" in _page_for(tmp_path / "out", "three.ipynb").read_text()
 
 
+@pytest.mark.unit
 def test_a_report_keeps_a_live_sessions_parsers_and_leaves_a_command_none(tmp_path: Path) -> None:
     from nbcov import parser as cellparser
     from nbcov.html import write_html

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cells_by_index, coverage_cli, execute_notebook, make_notebook, nbcov_cli, report_json
+from conftest import cells_by_index, coverage_cli, execute_notebook, make_notebook, nbcov_cli, report_json, wait_for
 from kernels import LiveKernel
 
 
@@ -94,16 +94,14 @@ def test_sigterm_saves_the_running_cell_too(live) -> None:
     kernel, nb = live
     kernel.run("%load_ext nbcov", "cell-1")
     kernel.run("def f(x):\n    if x:\n        return 1\n    return 2", "cell-3")
-    kernel.kc.execute("f(0)\nimport time\nwhile True:\n    time.sleep(0.05)")
-    import time
-
-    time.sleep(1.5)
+    kernel.kc.execute("f(0)\nimport pathlib, time\npathlib.Path('running').touch()\nwhile True:\n    time.sleep(0.05)")
+    wait_for(lambda: (nb.parent / "running").exists(), 60, "the cell to run f(0) and start its loop")
     os.kill(kernel.km.provisioner.process.pid, signal.SIGTERM)
     kernel.km.provisioner.process.wait(timeout=20)
     kernel.kc.stop_channels()
     cells = report_json(nb.parent)["cells"]
     running = [c for c in cells if c["source"].startswith("f(0)")]
-    assert running and running[0]["executed_lines"] == [1, 2, 3, 4]
+    assert running and running[0]["executed_lines"] == [1, 2, 3, 4, 5]
     assert cells_by_index(report_json(nb.parent))[3]["executed_lines"] == [1, 2, 4]
 
 

@@ -28,6 +28,7 @@ BROKEN_COVTEST = "%%covtest\ndef test_a(:\n    pass"
 # -- nbcov's own magics, exit, comments ---------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
@@ -99,6 +100,7 @@ def _data_with_cell(folder: Path, records: list[CellRecord]) -> Path:
     return data_file
 
 
+@pytest.mark.unit
 def test_unparsable_cell_is_left_out_with_one_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = CellRecord(source=BROKEN_CAPTURE, code="\nx = (\n", notebook="a.ipynb", cell_index=3, key="pos3")
     fine = CellRecord(source="x = 1", code="x = 1\n", notebook="a.ipynb", cell_index=2, key="pos2")
@@ -112,6 +114,7 @@ def test_unparsable_cell_is_left_out_with_one_warning(tmp_path: Path, capsys: py
     assert capsys.readouterr().err == ""  # said once per process
 
 
+@pytest.mark.unit
 def test_unparsable_cell_reporter_names_its_cell() -> None:
     record = CellRecord(source=BROKEN_COVTEST, code="\ndef test_a(:\n    pass\n", notebook="a.ipynb", cell_index=5)
     reporter = CellFileReporter("/x/.nbcov/cells/a.ipynb/pos5-0.json", record, NbcovPlugin())
@@ -168,11 +171,13 @@ def test_nbcov_run_reports_the_notebook_failed_and_combines(tmp_path: Path) -> N
 # -- cells analysed as pieces of one module (the differential gaps, tests/differential/gaps/) --------
 
 
+@pytest.mark.unit
 def test_a_string_before_more_code_is_a_statement() -> None:
     assert make_parser('"a string statement"\ny = 2\n', None).statements == {1, 2}
     assert make_parser('"""A title cell: the module\'s docstring."""\n', None).statements == set()
 
 
+@pytest.mark.unit
 def test_no_excluded_line_past_the_cell_s_end() -> None:
     plugin = NbcovPlugin()
     plugin.exclude = join_regex(DEFAULT_EXCLUDE)
@@ -181,6 +186,7 @@ def test_no_excluded_line_past_the_cell_s_end() -> None:
     assert CellFileReporter("stub.json", record, plugin).excluded_lines() == {1, 2}
 
 
+@pytest.mark.unit
 def test_a_one_line_def_goes_on_to_the_next_statement() -> None:
     # As IPython runs the cell: each top-level statement a code object of its own (-1 in, -1 out).
     ran = {(-1, 1), (1, -1), (-1, 2), (2, -1), (-1, 3), (3, -1)}

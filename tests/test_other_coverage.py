@@ -253,6 +253,7 @@ def guarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         guard.uninstall()
 
 
+@pytest.mark.unit
 def test_pieces_are_hidden_from_other_combines_and_erases(guarded: Any, tmp_path: Path) -> None:
     guard, host = guarded(".coverage.nb0-abcd")
     for name in (".coverage.nb0-abcd", ".coverage.nb0-abcd.host.1.X1x", ".coverage.theirs"):
@@ -264,6 +265,7 @@ def test_pieces_are_hidden_from_other_combines_and_erases(guarded: Any, tmp_path
     assert len(coverage.data.combinable_files(str(tmp_path / ".coverage"))) == 2
 
 
+@pytest.mark.unit
 def test_a_coverage_on_our_data_file_makes_nbcov_move(guarded: Any, tmp_path: Path) -> None:
     _, host = guarded(".coverage")
     coverage.Coverage(data_file=str(tmp_path / "other.coverage")).erase()
@@ -281,6 +283,7 @@ def _run_me(x: int) -> int:
     return 2
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("saved", [True, False], ids=["saved", "stopped-only"])
 @pytest.mark.parametrize("core", CORES)
 def test_lines_run_under_another_measurement_are_nbcovs_too(
@@ -311,6 +314,7 @@ def test_lines_run_under_another_measurement_are_nbcovs_too(
         assert notice is None
 
 
+@pytest.mark.unit
 def test_exactly_one_line_when_nbcov_could_not_see_everything(guarded: Any) -> None:
     guard, _ = guarded(".coverage")
     guard.pending.cells.append("nb.ipynb · cell 3")
@@ -320,6 +324,7 @@ def test_exactly_one_line_when_nbcov_could_not_see_everything(guarded: Any) -> N
     assert guard.end_of_cell("nb.ipynb · cell 4") is None
 
 
+@pytest.mark.unit
 def test_nbcovs_own_reports_in_the_kernel_are_not_another_tool(guarded: Any, tmp_path: Path) -> None:
     """`%nbcov report` opens nbcov's data file on purpose: nbcov does not move away from itself."""
     from nbcov.report import open_coverage

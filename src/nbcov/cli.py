@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING
 from nbcov import __version__, report
 from nbcov.errors import TRACEBACK_ENV, UsageError, bug_line, expected_errors, not_a_file, one_line
 
-if TYPE_CHECKING:
-    from nbcov.runner import RunConfig
+if TYPE_CHECKING:  # the runner brings nbclient, which only `nbcov run` needs
+    import coverage
+
+    from nbcov import runner
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -34,8 +37,6 @@ def _guarded(args: argparse.Namespace) -> int:
     unwritable paths, damaged data files, records and notebooks, a bad coverage configuration.
     Anything else is nbcov's bug: said so in one line, with the traceback on request.
     """
-    import os
-
     try:
         if hasattr(args, "rcfile"):
             _check_rcfile(args.rcfile)
@@ -56,8 +57,6 @@ def _guarded(args: argparse.Namespace) -> int:
 def _check_rcfile(rcfile: str | bool) -> None:
     """The coverage configuration must read before anything runs or is written (`nbcov run` hands it to
     kernels, where a bad one would fail each notebook instead of the command)."""
-    import os
-
     import coverage
 
     if isinstance(rcfile, str) and not os.path.isfile(rcfile):
@@ -139,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _at_least(low: float, kind: type = float) -> Callable[[str], float]:
+def _at_least(low: float, kind: type[float] = float) -> Callable[[str], float]:
     """An argparse type for a number not under `low`: `--timeout -1` is a usage error, not "no limit"."""
 
     def convert(text: str) -> float:
@@ -192,9 +191,8 @@ def _html(args: argparse.Namespace) -> int:
     cov = report.open_coverage(data_file, args.rcfile)
     _check_notebooks(cov, args.notebook or [])
     show_contexts = args.show_contexts or bool(cov.get_option("html:show_contexts"))
-    configured_title = cov.get_option("html:title")
-    title = args.title or (str(configured_title) if configured_title else None)
-    directory = str(args.directory or cov.get_option("html:directory") or "htmlcov")
+    title = args.title or _text_option(cov, "html:title")
+    directory = args.directory or _text_option(cov, "html:directory") or "htmlcov"
     not_a_file(directory, "-d")
     index = write_html(cov, directory, title=title, show_contexts=show_contexts, notebooks=args.notebook)
     if not args.quiet:
@@ -205,8 +203,6 @@ def _html(args: argparse.Namespace) -> int:
 def _check_notebooks(cov: object, notebooks: Sequence[str]) -> None:
     """A `--notebook` must be a notebook file, or one whose measured cells the data holds (its file gone):
     a mistyped path would otherwise give a report of nothing, and exit 0."""
-    import os
-
     from nbcov.query import places
 
     missing = [n for n in notebooks if not os.path.isfile(n)]
@@ -253,7 +249,7 @@ def _run(args: argparse.Namespace) -> int:
         return _run_locked(args, notebooks, data_file, output_dir)
 
 
-def _say_fallbacks(config: RunConfig) -> None:
+def _say_fallbacks(config: runner.RunConfig) -> None:
     """Say once what this coverage.py makes slower or leaves out (`coverage_internals.notice`).
 
     The kernels load nbcov before their first cell, where what it says reaches no one; a kernel of
@@ -320,7 +316,7 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
         # Not `append=True`: a notebook's own coverage.py measurement (ipytest, pytest-cov, the user's)
         # may have written the data file meanwhile; without --append the result is the run's data only.
         combine(data_file, pieces, args.rcfile, append=args.append)
-    _summary(results, args.rcfile)
+    _summary(results)
     code = EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
     if not data_file.exists():
         print("nbcov: no coverage data was measured", file=sys.stderr)
@@ -328,17 +324,13 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
     return max(code, _run_reports(data_file, args))
 
 
-def _shown(path: object) -> str:
-    import os
-
-    text: str = os.fspath(path)  # type: ignore[call-overload]
+def _shown(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
     return os.path.relpath(text) if os.path.isabs(text) and text.startswith(os.getcwd()) else text
 
 
-def _piece_percent(piece: object, rcfile: str | bool) -> str:
+def _piece_percent(piece: Path | None, rcfile: str | bool) -> str:
     """The notebook's cells' coverage, from its kernel's own data file."""
-    from pathlib import Path
-
     from nbcov.cells import RecordError, is_cell_name
     from nbcov.data import DataFileError
 
@@ -356,7 +348,7 @@ def _piece_percent(piece: object, rcfile: str | bool) -> str:
         return "?"
 
 
-def _summary(results: list, rcfile: str | bool) -> None:  # type: ignore[type-arg]
+def _summary(results: list[runner.NotebookResult]) -> None:
     rows = [(r.status, _shown(r.path), f"{r.seconds:.1f}s", f"cell {r.cell_index}" if r.cell_index and not r.ok else "") for r in results]
     counts: dict[str, int] = {}
     for r in results:
@@ -404,6 +396,12 @@ def _combine(args: argparse.Namespace) -> int:
     count = combine(target, [Path(p) for p in args.inputs], args.rcfile, keep=args.keep, append=args.append)
     print(f"Combined {count} data files into {target}")
     return EXIT_OK
+
+
+def _text_option(cov: coverage.Coverage, name: str) -> str | None:
+    """A coverage.py setting that is text or unset (get_option's type is every kind of setting)."""
+    value = cov.get_option(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _configured_data_file(rcfile: str | bool) -> str:

@@ -35,8 +35,8 @@ class NbcovPlugin(CoveragePlugin):
 
     def configure(self, config: TConfigurable) -> None:
         # Read, never change: the user's exclusions apply to cells exactly as to .py files.
-        self.exclude = coverage_internals.join_regex(_strings(config, "report:exclude_lines"))
-        partial = _strings(config, "report:partial_branches") + _strings(config, "report:partial_branches_always")
+        self.exclude = coverage_internals.join_regex(_regexes(config, "report:exclude_lines"))
+        partial = _regexes(config, "report:partial_branches") + _regexes(config, "report:partial_branches_always")
         self.partial = coverage_internals.join_regex(partial)
         data_file = config.get_option("run:data_file")
         self.search_dirs = record_search_dirs(data_file if isinstance(data_file, str) else None)
@@ -48,12 +48,6 @@ class NbcovPlugin(CoveragePlugin):
         from nbcov import __version__
 
         return [("nbcov", __version__)]
-
-
-def _strings(config: TConfigurable, name: str) -> list[str]:
-    """A list-valued coverage.py option ([] when unset)."""
-    value = config.get_option(name)
-    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 class CellFileReporter(FileReporter):
@@ -189,3 +183,9 @@ def _shown_notebook(data_dir: str, notebook: str, cwd: str) -> str | None:
         return full.relative_to(Path(cwd)).as_posix()
     except ValueError:
         return None
+
+
+def _regexes(config: TConfigurable, name: str) -> list[str]:
+    """A list-of-regexes setting (get_option's type is every kind of setting)."""
+    value = config.get_option(name)
+    return [str(regex) for regex in value] if isinstance(value, list) else []

@@ -8,7 +8,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from coverage import CoverageData
 from coverage.exceptions import CoverageException, DataError
@@ -107,10 +107,8 @@ def _move_lines(
             measured.set_query_context(context)
             found: dict[str, set[Any]] = {}
             for path in sources:
-                got = measured.arcs(path) if arcs else measured.lines(path)
-                if got:
-                    shift = shifts.get(path)
-                    moved = (shift.arcs(cast(list[tuple[int, int]], got)) if arcs else shift.lines(cast(list[int], got))) if shift else set(got)
+                moved = _moved(measured, path, shifts.get(path), arcs)
+                if moved:
                     found.setdefault(rename(path), set()).update(moved)
             mapped.set_context(context)
             if arcs:
@@ -119,6 +117,15 @@ def _move_lines(
                 mapped.add_lines(found)
     finally:
         measured.set_query_contexts(None)
+
+
+def _moved(measured: CoverageData, path: str, shift: Shift | None, arcs: bool) -> set[Any]:
+    """One file's lines or arcs in the current query context, where the user typed them."""
+    if arcs:
+        found_arcs = measured.arcs(path) or []
+        return shift.arcs(found_arcs) if shift else set(found_arcs)
+    found_lines = measured.lines(path) or []
+    return shift.lines(found_lines) if shift else set(found_lines)
 
 
 def _measured_paths(path: str) -> list[str]:

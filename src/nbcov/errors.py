@@ -33,7 +33,8 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     """
     from nbformat.reader import NotJSONError
 
-    from nbcov.runner import NotebookError, RunLockedError
+    from nbcov.notebook import NotebookError
+    from nbcov.runner import RunLockedError
 
     return (
         UsageError,

@@ -119,7 +119,7 @@ class NbcovMagics(Magics):
             tests_only.resume()
         try:
             with _rewritten_asserts(shell, opts.rewrite_asserts):
-                result = shell.run_cell(cell)  # type: ignore[no-untyped-call]
+                result = shell.run_cell(cell)
             if not result.success:
                 return
             run = run_tests(shell, session, opts, line)
@@ -129,7 +129,7 @@ class NbcovMagics(Magics):
             elif session is not None:
                 session.save()
         if session is not None and opts.show != "none":
-            display(self._test_report(session, run, opts.show == "all"))  # type: ignore[no-untyped-call]
+            display(self._test_report(session, run, opts.show == "all"))
         if opts.raise_on_error and not run.ok:
             raise RuntimeError(f"{len(run.failed)} of {len(run.test_ids)} tests failed: {', '.join(run.failed)}")
 

@@ -149,7 +149,7 @@ def _upgraded_cells(data: dict[str, Any], path: str | os.PathLike[str]) -> Any:
     import nbformat
 
     try:
-        return nbformat.convert(nbformat.from_dict(data), 4).get("cells")  # type: ignore[no-untyped-call]
+        return nbformat.convert(nbformat.from_dict(data), 4).get("cells")
     except Exception as exc:  # nbformat's conversion of a malformed old notebook raises anything
         raise NotebookError(path, f"not a valid notebook: {_first_line(exc)}") from exc
 

@@ -174,11 +174,10 @@ def _top_level_layout(code: str) -> tuple[list[int], dict[int, int]]:
         return [], {}
     starts: list[int] = []
     owner: dict[int, int] = {}
-    for i, node in enumerate(tree.body):
-        decorators = getattr(node, "decorator_list", [])
-        start = min([node.lineno, *(d.lineno for d in decorators)])
+    for i, statement in enumerate(tree.body):
+        start = _first_line(statement)
         starts.append(start)
-        for line in range(start, (node.end_lineno or node.lineno) + 1):
+        for line in range(start, (statement.end_lineno or statement.lineno) + 1):
             owner[line] = i
     # Only the outermost definitions: one nested in a body lies within that body's lines already.
     todo: list[ast.AST] = list(tree.body)
@@ -268,9 +267,10 @@ def _line_one_scopes(code: str) -> _LineOne | None:
     entries: set[int] = set()
     exits: set[int] = set()
     for node in ast.walk(tree.body[0]):
-        if not isinstance(node, _CODE_OBJECTS) or _first_line(node) != 1:
+        # Every code object is a statement or an expression (the first test only tells mypy so).
+        if not isinstance(node, (ast.stmt, ast.expr)) or not isinstance(node, _CODE_OBJECTS) or _first_line(node) != 1:
             continue
-        end = (getattr(node, "end_lineno", None) or 1) + 1
+        end = (node.end_lineno or 1) + 1
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             # A function is entered on its body's first line, a class on its own first line.
             body = range(node.body[0].lineno, end)
@@ -304,7 +304,7 @@ _CODE_OBJECTS: tuple[type[ast.AST], ...] = (
 )
 
 
-def _first_line(node: ast.AST) -> int:
+def _first_line(node: ast.stmt | ast.expr) -> int:
     """A code object's `co_firstlineno`: a decorated definition starts at its first decorator."""
-    decorators = getattr(node, "decorator_list", [])
-    return min([int(getattr(node, "lineno")), *(int(d.lineno) for d in decorators)])
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(d.lineno for d in decorators)])

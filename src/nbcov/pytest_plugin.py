@@ -100,7 +100,7 @@ def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
         )
     import coverage
 
-    data_file = Path(os.path.abspath(coverage.Coverage().get_option("run:data_file") or ".coverage"))
+    data_file = Path(os.path.abspath(str(coverage.Coverage().get_option("run:data_file") or ".coverage")))
     if not hasattr(config, "workerinput"):
         for stale in runner.pieces_of(data_file):
             stale.unlink()
@@ -126,10 +126,11 @@ class NotebookItem(pytest.Item):
 
     def runtest(self) -> None:
         from nbcov import runner
+        from nbcov.notebook import NotebookError
 
         try:
             nb = runner.read_notebook(self.path)
-        except runner.NotebookError as exc:
+        except NotebookError as exc:
             raise NotebookFailure(runner.NotebookResult(self.path, "invalid", message=str(exc))) from None
         if (nb.metadata.get("nbcov") or {}).get("skip") or (nb.metadata.get("execution") or {}).get("skip"):
             pytest.skip("skipped by the notebook's metadata")

@@ -177,7 +177,9 @@ class _Client(NotebookClient):
             kc.shell_channel.send(msg)
             return str(msg["header"]["msg_id"])
 
-        kc.execute = execute
+        # On this client only (an instance attribute shadows the class's method): nbclient sends every
+        # cell through `kc.execute`, which has no way to pass request metadata.
+        setattr(kc, "execute", execute)
         return kc
 
     @contextlib.contextmanager

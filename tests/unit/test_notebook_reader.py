@@ -178,3 +178,18 @@ def test_any_list_of_cells_reads_as_cells_and_skipped_cells_covering_every_posit
         assert isinstance(cell.source, str) and isinstance(cell.cell_type, str)
         assert cell.cell_id is None or isinstance(cell.cell_id, str)
     assert all(s.reason for s in nb.skipped)
+
+
+def test_the_html_report_places_a_measured_cell_after_a_damaged_one(tmp_path: Path) -> None:
+    """The cell after a damaged one is still cell 3 on the notebook's page (it was left unplaced when
+    the page counted positions in a list without the damaged cell)."""
+    from coverage.results import Numbers
+
+    from nbcov.html.data import Entry
+
+    path = write(tmp_path, notebook_json([code("a = 1", "first"), {"cell_type": "code"}, code("b = 2", "third")]))
+    cells, problem = htmlnotebook.parse_notebook(path.read_bytes())
+    entry = Entry("n", None, "cell", None, None, "nb.ipynb · cell 3", Numbers(), "", "", [], [], {}, cell_index=3)
+    blocks, unplaced = htmlnotebook.layout(cells, [entry])
+    assert problem == "" and unplaced == []
+    assert [(b.cell.position if b.cell else None, b.entries) for b in blocks] == [(1, []), (3, [entry])]

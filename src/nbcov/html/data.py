@@ -29,11 +29,10 @@ from nbcov.html.render import code_lines, summary
 from nbcov.report import LineStatus, line_statuses
 
 #: Bumped whenever an entry's shape or its fragment's markup changes: old entries are not reused.
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2
 
 #: coverage.py's data schema that `fingerprints` reads in one pass (else it asks file by file).
 _SCHEMA = 7
-
 
 
 @dataclasses.dataclass
@@ -229,9 +228,13 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: coverage_internals.Analysi
         short = [_short_note(lineno, t) for t in missing_arcs.get(lineno, ())] if status == "par" else []
         lines.append((status, tokens, ", ".join(short), notes, ctx))
 
-    common = dict(
+    entry = Entry(
         name=fr.filename,
         fp=None,  # set by the report, which fingerprints files apart from analysing them
+        kind="module",
+        notebook_path=None,
+        notebook=None,
+        label="",
         nums=analysis.numbers,
         fragment=code_lines(lines, contexts),
         summary=summary(analysis.numbers, has_arcs),
@@ -242,18 +245,13 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: coverage_internals.Analysi
     if isinstance(fr, CellFileReporter):
         record = fr.record
         shown = display_record(record, fr.filename)
-        return Entry(
-            **common,
-            kind="cell",
-            label=shown.label(),
-            notebook=shown.notebook,
-            notebook_path=notebook_path(record.notebook, fr.filename),
-            cell_index=record.cell_index,
-            cell_id=record.cell_id,
-            execution_count=record.execution_count,
-            digest=record.digest,
-        )
-    return Entry(**common, kind="module", label=fr.relative_filename(), notebook=None, notebook_path=None)
+        entry.kind, entry.label, entry.notebook = "cell", shown.label(), shown.notebook
+        entry.notebook_path = notebook_path(record.notebook, fr.filename)
+        entry.cell_index, entry.cell_id = record.cell_index, record.cell_id
+        entry.execution_count, entry.digest = record.execution_count, record.digest
+    else:
+        entry.label = fr.relative_filename()
+    return entry
 
 
 #: A line status as the pages' CSS classes name it (`files/nbcov.css`, `files/nbcov.js`).

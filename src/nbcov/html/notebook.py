@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from nbcov.coverage_internals import Numbers, source_token_lines
-from pygments.token import (  # type: ignore[import-untyped]  # no types-Pygments here
+from pygments.token import (
     Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String,
 )
 
@@ -44,7 +44,7 @@ from nbcov.text import strip_ansi
 
 if TYPE_CHECKING:  # imported when first needed: ~0.07 s that a report without Markdown never pays
     from markdown_it import MarkdownIt
-    from pygments.lexer import Lexer  # type: ignore[import-untyped]
+    from pygments.lexer import Lexer
 
 #: Longest text output shown per output (the rest is cut, with a note).
 MAX_OUTPUT_CHARS = 20_000
@@ -159,8 +159,8 @@ def _token_class(ttype: Any) -> str:
 
 @lru_cache(maxsize=None)
 def _lexer(language: str) -> Lexer | None:
-    from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
-    from pygments.util import ClassNotFound  # type: ignore[import-untyped]
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
 
     options = {"stripnl": False, "ensurenl": True, "tabsize": 8}
     if language in ("ipython", "ipython3", "python", "py", ""):
