@@ -25,25 +25,6 @@ DOCUMENTED_MODULES = {"coverage", "coverage.exceptions", "coverage.numbits", "co
 DOCUMENTED_TOP = {"Coverage", "CoverageData", "CoveragePlugin", "FileReporter", "FileTracer", "CoverageException",
                   "version_info", "__version__", "process_startup"}
 
-#: Uses outside the seam in files other helpers are changing today (HTML subpackage, session.py split,
-#: processes.py, the plugin and the data path): each entry must still be there (so the list only shrinks),
-#: and nothing else may appear. The seam functions that replace them are named in coverage_internals.py.
-NOT_MOVED_YET = {
-    "measurement.py": {"coverage.collector", "._started"},  # start_without_stack_snapshot, started
-    "processes.py": {"coverage.patch", "coverage.__file__"},  # starting_coverage / in_coverage_atexit are ready in the seam
-    "html/__init__.py": {"coverage.files", "coverage.misc", "coverage.results", "._data"},
-    "html/data.py": {"coverage.files", "coverage.misc", "coverage.results"},
-    "html/notebook.py": {"coverage.phystokens", "coverage.results"},
-    "html/render.py": {"coverage.results"},
-    "html/state.py": {"coverage.results"},
-    "report.py": {"coverage.jsonreport", "coverage.results"},
-    "cov_plugin.py": {"coverage.misc", "coverage.parser", "coverage.regions"},
-    "parser.py": {"coverage.parser", "coverage.phystokens"},
-    "data.py": {"coverage.sqldata"},
-    "combine.py": {"coverage.files"},
-}
-
-
 def _coverage_private_names() -> set[str]:
     """Every underscore name coverage.py defines or uses on its objects (dunders aside)."""
     names = set()
@@ -95,19 +76,14 @@ def coverage_uses(tree: ast.AST, private: set[str]) -> set[str]:
 
 def test_coverage_internals_are_used_only_in_the_seam() -> None:
     private = _coverage_private_names()
-    unexpected, stale = {}, {}
+    unexpected = {}
     for path in sorted(SRC.rglob("*.py")):
         if path == SEAM:
             continue
-        name = path.relative_to(SRC).as_posix()
         uses = coverage_uses(ast.parse(path.read_text(encoding="utf-8")), private)
-        allowed = NOT_MOVED_YET.get(name, set())
-        if uses - allowed:
-            unexpected[name] = sorted(uses - allowed)
-        if allowed - uses:
-            stale[name] = sorted(allowed - uses)
+        if uses:
+            unexpected[path.relative_to(SRC).as_posix()] = sorted(uses)
     assert unexpected == {}, "use coverage.py internals through nbcov.coverage_internals"
-    assert stale == {}, "moved to the seam: drop them from NOT_MOVED_YET"
 
 
 def test_the_checker_sees_each_kind_of_use() -> None:
@@ -171,6 +147,8 @@ def test_nbcovs_tracers_are_known_from_nbcovs_record_not_class_names(tmp_path: P
     try:
         assert core.in_use(branches) is core.Core.BRANCH_ENGINE
         assert core.describe(branches) == "nbcov's branch engine"
+        # coverage.py's own debug output (`coverage debug sys`) names each tracer by its class, as it is.
+        assert dict(branches.sys_info())["core"] == engine.ENGINE_NAME == "BranchMonitor"
     finally:
         branches.stop()
     lines = _unstarted(core="sysmon")
@@ -179,6 +157,7 @@ def test_nbcovs_tracers_are_known_from_nbcovs_record_not_class_names(tmp_path: P
     try:
         assert type(coverage_internals.tracers(lines)[0]).__qualname__ == "LineMonitor"
         assert core.in_use(lines) is core.Core.SYSMON and core.in_use(lines).rearmed_per_context
+        assert dict(lines.sys_info())["core"] == "LineMonitor"
     finally:
         lines.stop()
 
@@ -277,6 +256,9 @@ def test_nbcov_run_measures_when_the_swap_is_missing(tmp_path: Path, monkeypatch
     make_notebook(tmp_path / "nb.ipynb", [CLASSIFY, "classify(1)\nclassify(-1)", "%nbcov status"])
     result = nbcov_cli("run", "nb.ipynb", "--output-notebook", "out", cwd=tmp_path)
     assert "Traceback" not in result.stdout + result.stderr
+    # The kernels say it before any cell, where no one sees it: the command says it, once.
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("nbcov: warning: ")]
+    assert len(warnings) == 1 and "slower" in warnings[0], result.stderr
     out = nbformat.read(str(tmp_path / "out" / "nb.ipynb"), as_version=4)
     status = "".join(o.get("text", "") for o in out.cells[2].outputs)
     assert "core: the C tracer" in status
@@ -296,3 +278,34 @@ def test_load_ext_measures_when_the_collectors_flush_is_missing(tmp_path: Path, 
     status = "".join(o.get("text", "") for o in executed.cells[3].outputs)
     assert "measuring: True" in status and "fallback: " in status
     assert cells_by_index(report_json(tmp_path))[2]["missing_lines"] == [6]
+
+
+def test_reporting_helpers_fall_back_when_coverage_moves_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit: each wrapped reporting helper gives coverage.py's answer; without its module, a plain one
+    (and where something is lost, one notice saying what), never an exception."""
+    ci = coverage_internals
+    source = "def f(x):\n    if x:\n        return 1\n"
+    assert ci.human_sorted(["t10", "t2"]) == ["t2", "t10"]
+    assert [region.name for region in ci.code_regions(source)] == ["f"]
+    assert ci.source_token_lines(source)[0][0] == ("key", "def")
+    assert ci.format_lines([1, 2, 3, 5], [2, 3], arcs=[(1, [5])]) == "1->5, 2-3"
+    assert ci.join_regex(["a", "b"]) == "(?:a)|(?:b)"
+    assert ci.report_matcher(["*/b.py"], "report_omit")("/x/b.py")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "a.py").write_text("")  # coverage.py remaps only to a file that exists
+    aliases = [("/old/", f"{tmp_path}/new/")]
+    assert ci.path_mapper(aliases)("/old/a.py") == f"{tmp_path}/new/a.py"
+    flat = ci.flat_rootname("/x/y.py")
+    monkeypatch.setattr(ci, "_said", {})
+    for module in ("coverage.files", "coverage.misc", "coverage.results", "coverage.phystokens", "coverage.regions"):
+        monkeypatch.setitem(sys.modules, module, None)  # `from coverage.x import y` raises ImportError
+    assert ci.human_sorted(["t2", "t10"]) == ["t10", "t2"]
+    assert ci.code_regions(source) == []
+    assert ci.source_token_lines(source)[1] == [("txt", "    if x:")]
+    assert ci.format_lines([1, 2, 3, 5], [2, 3], arcs=[(1, [5])]) == "2, 3, 1->5"
+    assert ci.join_regex(["a", "b"]) == "(?:a)|(?:b)" and ci.join_regex(["a"]) == "a"
+    assert ci.report_matcher(["*/b.py"], "report_omit")("/x/b.py")
+    assert ci.path_mapper(aliases)("/old/a.py") == "/old/a.py"
+    assert ci.flat_rootname("/x/y.py") != flat and ci.flat_rootname("/x/y.py").endswith("y_py")
+    said = ci.notices()
+    assert len(said) == 4 and all(message.startswith(f"coverage.py {coverage.__version__}: ") for message in said), said

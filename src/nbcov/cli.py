@@ -143,7 +143,7 @@ def _at_least(low: float, kind: type[float] = float) -> Callable[[str], float]:
 
     def convert(text: str) -> float:
         try:
-            value = kind(text)
+            value: float = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not value >= low:  # also refuses nan
@@ -249,6 +249,31 @@ def _run(args: argparse.Namespace) -> int:
         return _run_locked(args, notebooks, data_file, output_dir)
 
 
+def _say_fallbacks(config: runner.RunConfig) -> None:
+    """Say once what this coverage.py makes slower or leaves out (`coverage_internals.notice`).
+
+    The kernels load nbcov before their first cell, where what it says reaches no one; a kernel of
+    this Python has the same coverage.py, so the same probes, asked here of a Coverage configured as
+    the kernels' are (never started), give the same answers.
+    """
+    import contextlib
+    import io
+
+    import coverage
+
+    from nbcov import coverage_internals, engine
+    from nbcov import core as cores
+
+    cov = coverage.Coverage(data_file=None, config_file=str(config.rcfile) if config.rcfile else True,
+                            branch=config.branch, source=list(config.source) or None)
+    with contextlib.redirect_stderr(io.StringIO()):  # said below, as this command's warnings
+        cores.choose(cov)
+        if not engine.install(cov, mark_imports=False):  # as `measurement.choose_tracer` decides
+            engine.install_lines(cov)
+    for message in coverage_internals.notices():
+        print(f"nbcov: warning: {message}", file=sys.stderr)
+
+
 def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path, output_dir: Path | None) -> int:
     """The run itself, while no other `nbcov run` writes the same data file."""
     import asyncio
@@ -271,6 +296,8 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
         rcfile=Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runner.kernel_rcfile(data_file),
         output_dir=output_dir,
     )
+    if config.kernel_name == CURRENT_PYTHON:
+        _say_fallbacks(config)
     width = max(len(_shown(n)) for n in notebooks)
 
     def progress(result: runner.NotebookResult) -> None:

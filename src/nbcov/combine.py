@@ -237,16 +237,10 @@ def _with_aliases(move: Callable[[str], str], aliases: dict[str, list[str]]) -> 
     """coverage.py's `[paths]` remapping for modules, nbcov's record moving for cells."""
     if not aliases:
         return move
-    from coverage.files import PathAliases
-
-    mapper = PathAliases(relative=False)
-    for paths in aliases.values():
-        result = paths[0]
-        for pattern in paths[1:]:
-            mapper.add(pattern, result)
+    mapper = coverage_internals.path_mapper((pattern, paths[0]) for paths in aliases.values() for pattern in paths[1:])
 
     def both(name: str) -> str:
-        return move(name) if is_cell_name(name) else mapper.map(name)
+        return move(name) if is_cell_name(name) else mapper(name)
 
     return both
 

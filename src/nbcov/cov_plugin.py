@@ -13,11 +13,10 @@ from typing import Any
 
 from coverage import CoveragePlugin, FileReporter
 from coverage.exceptions import NotPython
-from coverage.misc import join_regex
-from coverage.parser import PythonParser
 from coverage.plugin import CodeRegion
 from coverage.types import TArc, TConfigurable, TLineNo, TSourceTokenLines
 
+from nbcov import coverage_internals
 from nbcov import parser as cellparser
 from nbcov.cells import CellRecord, load_record, record_data_dir, record_search_dirs
 
@@ -36,9 +35,9 @@ class NbcovPlugin(CoveragePlugin):
 
     def configure(self, config: TConfigurable) -> None:
         # Read, never change: the user's exclusions apply to cells exactly as to .py files.
-        self.exclude = join_regex(_regexes(config, "report:exclude_lines"))
+        self.exclude = coverage_internals.join_regex(_regexes(config, "report:exclude_lines"))
         partial = _regexes(config, "report:partial_branches") + _regexes(config, "report:partial_branches_always")
-        self.partial = join_regex(partial)
+        self.partial = coverage_internals.join_regex(partial)
         data_file = config.get_option("run:data_file")
         self.search_dirs = record_search_dirs(data_file if isinstance(data_file, str) else None)
 
@@ -66,7 +65,7 @@ class CellFileReporter(FileReporter):
         return display_record(self.record, self.filename).label()
 
     @cached_property
-    def parser(self) -> PythonParser:
+    def parser(self) -> coverage_internals.PythonParser:
         try:
             return cellparser.make_parser(self.record.code, self.plugin.exclude)
         except NotPython as exc:
@@ -157,9 +156,7 @@ class CellFileReporter(FileReporter):
         return cellparser.token_lines(self.record.source, self.record.code)
 
     def code_regions(self) -> Iterable[CodeRegion]:
-        from coverage.regions import code_regions
-
-        return code_regions(cellparser.analysable(self.record.code))
+        return coverage_internals.code_regions(cellparser.analysable(self.record.code))
 
     def code_region_kinds(self) -> Iterable[tuple[str, str]]:
         return [("function", "functions"), ("class", "classes")]

@@ -22,7 +22,7 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any, Literal
 
@@ -514,13 +514,11 @@ def connection_held(data: Any) -> contextlib.AbstractContextManager[Any]:
 # == coverage.py's Python analysis =====================================================================
 
 
-def parsed_python(text: str) -> Any:
-    """coverage.py's parser, run on Python source `text`: its `arcs()`, `exit_counts()` and
-    `first_line(line)` are what coverage.py's reports use (`coverage.parser.PythonParser`, checked on
-    coverage 7.10.0 and 7.17.5). Raises what the parser raises (the caller stays conservative)."""
-    from coverage.parser import PythonParser
-
-    parser = PythonParser(text=text)
+def parsed_python(text: str, exclude: str | None = None) -> PythonParser:
+    """coverage.py's parser, run on Python source `text` (lines matching `exclude` excluded): its `arcs()`,
+    `exit_counts()` and `first_line(line)` are what coverage.py's reports use (`coverage.parser.PythonParser`,
+    checked on coverage 7.10.0 and 7.17.5). Raises what the parser raises (the caller stays conservative)."""
+    parser = PythonParser(text=text, exclude=exclude)
     parser.parse_source()
     return parser
 
@@ -541,3 +539,127 @@ def started(cov: Any) -> bool:
     """Has `cov` been started and not stopped (`Coverage._started`, coverage 7.10.0-7.17.5)? True when
     this coverage.py does not say (the caller then acts as if it measures)."""
     return bool(getattr(cov, "_started", True))
+
+
+# == Reporting: coverage.py's helpers nbcov's reports share with its own ================================
+# Classes used as types and values are re-exported (an import error here would be coverage.py's own:
+# its reports import them too); functions fall back to a plain equivalent, saying what is lost.
+
+from coverage.jsonreport import JsonReporter as JsonReporter  # noqa: E402  (7.10.6, 7.17.5)
+from coverage.parser import PythonParser as PythonParser  # noqa: E402  (7.10.6, 7.17.5)
+from coverage.results import Analysis as Analysis, Numbers as Numbers  # noqa: E402  (7.10.6, 7.17.5)
+
+
+def flat_rootname(path: str) -> str:
+    """The name coverage.py gives a file's HTML page (`coverage.files.flat_rootname`, checked on
+    coverage 7.10.6 and 7.17.5), so nbcov's pages are named as its; a hash of the path where missing."""
+    try:
+        from coverage.files import flat_rootname as coverage_flat_rootname
+    except ImportError:
+        import hashlib
+
+        digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return f"z_{digest}_{os.path.basename(path).replace('.', '_')}"
+    return str(coverage_flat_rootname(path))
+
+
+def human_sorted(strings: Iterable[str]) -> list[str]:
+    """Sorted as coverage.py's reports sort names, "test2" before "test10" (`coverage.misc.human_sorted`,
+    checked on coverage 7.10.6 and 7.17.5); plainly sorted where missing."""
+    try:
+        from coverage.misc import human_sorted as coverage_human_sorted
+    except ImportError:
+        return sorted(strings)
+    return list(coverage_human_sorted(strings))
+
+
+def join_regex(regexes: Iterable[str]) -> str:
+    """One regex matching any of `regexes`, as coverage.py joins `exclude_lines` (`coverage.misc.join_regex`,
+    checked on coverage 7.10.6 and 7.17.5; the same join where missing)."""
+    try:
+        from coverage.misc import join_regex as coverage_join_regex
+    except ImportError:
+        regexes = list(regexes)
+        return regexes[0] if len(regexes) == 1 else "|".join(f"(?:{r})" for r in regexes)
+    return str(coverage_join_regex(regexes))
+
+
+def report_matcher(patterns: Iterable[str], name: str) -> Callable[[str], bool]:
+    """Does a file name match `[report] include/omit` patterns, as coverage.py's reports match them?
+    (`coverage.files.GlobMatcher(prep_patterns(...))`, checked on coverage 7.10.6 and 7.17.5; fnmatch on
+    the patterns, relative ones made absolute, where missing.)"""
+    patterns = list(patterns)
+    try:
+        from coverage.files import GlobMatcher, prep_patterns
+    except ImportError:
+        import fnmatch
+
+        notice(f"coverage.py {_version()}: [report] include/omit are matched with fnmatch, not coverage.py's rules")
+        absolute = [p if p.startswith(("*", os.sep)) else os.path.abspath(p) for p in patterns]
+        return lambda path: any(fnmatch.fnmatch(path, p) for p in absolute)
+    matcher = GlobMatcher(prep_patterns(patterns), name)
+    return lambda path: bool(matcher.match(path))
+
+
+def format_lines(statements: Iterable[int], lines: Iterable[int], arcs: list[tuple[int, list[int]]]) -> str:
+    """The "Missing" column of coverage.py's text report: ranges, then branches "12->15"
+    (`coverage.results.format_lines`, checked on coverage 7.10.6 and 7.17.5); a plain list where missing."""
+    try:
+        from coverage.results import format_lines as coverage_format_lines
+    except ImportError:
+        return ", ".join([str(n) for n in sorted(lines)] + [f"{a}->{b}" for a, ends in arcs for b in ends])
+    return str(coverage_format_lines(statements, lines, arcs=arcs))
+
+
+def source_token_lines(text: str) -> list[list[tuple[str, str]]]:
+    """Python source as coverage.py highlights it: per line, (token class, text) pairs
+    (`coverage.phystokens.source_token_lines`, checked on coverage 7.10.6 and 7.17.5). Raises what its
+    tokenizer raises; where missing, each line is plain text (and that is said once)."""
+    try:
+        from coverage.phystokens import source_token_lines as coverage_token_lines
+    except ImportError:
+        notice(f"coverage.py {_version()}: nbcov's HTML report shows notebook code without syntax highlighting")
+        return [[("txt", line)] for line in text.splitlines()]
+    return [list(line) for line in coverage_token_lines(text)]
+
+
+def code_regions(text: str) -> list[Any]:
+    """The functions and classes of Python source, as coverage.py's reports list them
+    (`coverage.regions.code_regions`, checked on coverage 7.10.6 and 7.17.5); none where missing."""
+    try:
+        from coverage.regions import code_regions as coverage_code_regions
+    except ImportError:
+        notice(f"coverage.py {_version()}: function and class reports do not list notebook cells' functions")
+        return []
+    return list(coverage_code_regions(text))
+
+
+def path_mapper(aliases: Iterable[tuple[str, str]]) -> Callable[[str], str]:
+    """coverage.py's `[paths]` remapping of file names, from (pattern, result) pairs
+    (`coverage.files.PathAliases`, checked on coverage 7.10.6 and 7.17.5); names kept where missing."""
+    try:
+        from coverage.files import PathAliases
+    except ImportError:
+        notice(f"coverage.py {_version()}: nbcov combine does not apply [paths] to module files")
+        return lambda name: name
+    mapper = PathAliases(relative=False)
+    for pattern, result in aliases:
+        mapper.add(pattern, result)
+    return lambda name: str(mapper.map(name))
+
+
+def replace_data(cov: Any, data: Any) -> None:
+    """Make `cov` report from `data` (another CoverageData of the same file). Only where
+    `data_opened(cov)` said yes (`Coverage._data`, checked on coverage 7.10.6 and 7.17.5)."""
+    cov._data = data
+
+
+def create_pth_files() -> list[Any]:
+    """Write the `.pth` file that starts coverage.py in new Pythons (`coverage.patch.create_pth_files`,
+    7.10-7.12; 7.13+ ship one; checked on coverage 7.10.6 and 7.17.5); the paths written, [] where missing."""
+    try:
+        from coverage import patch
+    except ImportError:
+        return []
+    create = getattr(patch, "create_pth_files", None)
+    return list(create()) if create is not None else []

@@ -12,7 +12,6 @@ from typing import Any
 
 from coverage import CoverageData
 from coverage.exceptions import CoverageException, DataError
-from coverage.sqldata import SCHEMA_VERSION
 
 from nbcov import coverage_internals
 from nbcov.cells import STORE_DIRNAME, is_cell_name, sibling_versions
@@ -140,9 +139,10 @@ def drop_files(path: str | os.PathLike[str], names: Iterable[str]) -> None:
     coverage.py has no API for this, so it is done in SQL against the schema coverage.py documents;
     a schema nbcov does not know is refused rather than guessed at.
     """
-    if SCHEMA_VERSION != _KNOWN_SCHEMA:
+    schema = coverage_internals.data_schema_version()
+    if schema != _KNOWN_SCHEMA:
         raise DataFileError(
-            f"nbcov {_KNOWN_SCHEMA=} does not know coverage.py's data schema {SCHEMA_VERSION}; "
+            f"nbcov {_KNOWN_SCHEMA=} does not know coverage.py's data schema {schema}; "
             "please upgrade nbcov."
         )
     names = list(names)

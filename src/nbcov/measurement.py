@@ -8,7 +8,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import core, engine, saving
+from nbcov import core, coverage_internals, engine, saving
 
 _NBCOV_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -79,7 +79,7 @@ def restore(cov: coverage.Coverage) -> str | None:
     otherwise end measuring silently or make every later cell fail (`engine.rearm`). Raises if
     it cannot be turned back on.
     """
-    if not getattr(cov, "_started", True):
+    if not coverage_internals.started(cov):
         cov.start()
         return "coverage.py's measurement was stopped (Coverage.stop())"
     return engine.rearm(cov)
@@ -98,17 +98,7 @@ def first_start(cov: coverage.Coverage) -> None:
     a fifth of the start-up nbcov adds to each notebook of `nbcov run`). Only coverage.py's debug
     output reads the note, so it is recorded as usual when debugging is on.
     """
-    from coverage import collector
-
-    original = getattr(collector, "short_stack", None)
-    if original is None or cov.config.debug:
-        cov.start()
-        return
-    collector.short_stack = lambda *args, **kwargs: "(call stack not recorded by nbcov)"  # type: ignore[attr-defined]
-    try:
-        cov.start()
-    finally:
-        collector.short_stack = original  # type: ignore[attr-defined]
+    coverage_internals.start_without_stack_snapshot(cov)
 
 
 def _parallel_suffix() -> str:

@@ -9,9 +9,9 @@ import re
 import sys
 from collections.abc import Iterable
 
-from coverage.parser import PythonParser
-from coverage.phystokens import source_token_lines
 from coverage.types import TArc, TSourceTokenLines
+
+from nbcov import coverage_internals
 
 _AWAIT = re.compile(r"\bawait\b")
 # A line that is not the user's code: blank, a comment, one of nbcov's own magics, or leaving.
@@ -55,16 +55,15 @@ def _compiles(code: str) -> bool:
 
 
 @functools.lru_cache(maxsize=2048)
-def make_parser(code: str, exclude: str | None) -> PythonParser:
+def make_parser(code: str, exclude: str | None) -> coverage_internals.PythonParser:
     """coverage.py's parser for a cell, parsed once per text (a live session reports often)."""
     text = analysable(code)
-    parser = PythonParser(text=text, exclude=exclude or None)
-    parser.parse_source()
+    parser = coverage_internals.parsed_python(text, exclude or None)
     _leading_string_is_a_statement(parser, text)
     return parser
 
 
-def _leading_string_is_a_statement(parser: PythonParser, text: str) -> None:
+def _leading_string_is_a_statement(parser: coverage_internals.PythonParser, text: str) -> None:
     """Count a string that starts a cell, before more code, as the statement it is.
 
     coverage.py reads a module's first string as its docstring, never run; a cell is a piece of
@@ -97,7 +96,7 @@ def forget_parsers() -> None:
     _line_one_scopes.cache_clear()
 
 
-def run_at_definition(parser: PythonParser, code: str) -> set[int]:
+def run_at_definition(parser: coverage_internals.PythonParser, code: str) -> set[int]:
     """Statements that run when the cell runs, as opposed to later, inside functions it defines.
 
     For a cell that ran before measurement began, these are the lines nbcov cannot know about:
@@ -122,9 +121,9 @@ def token_lines(source: str, code: str) -> TSourceTokenLines:
     typed = source.splitlines()
     python = code.splitlines()
     if len(typed) != len(python):
-        return list(source_token_lines(code))
+        return list(coverage_internals.source_token_lines(code))
     try:
-        tokens = list(source_token_lines(code))
+        tokens = list(coverage_internals.source_token_lines(code))
     except Exception:
         return [[("txt", line)] for line in typed]
     out = []
@@ -211,15 +210,15 @@ def _top_level_layout(code: str) -> tuple[list[int], dict[int, int]]:
     # Only the outermost definitions: one nested in a body lies within that body's lines already.
     todo: list[ast.AST] = list(tree.body)
     while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for line in range(node.body[0].lineno, (node.body[-1].end_lineno or node.lineno) + 1):
+        child = todo.pop()
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for line in range(child.body[0].lineno, (child.body[-1].end_lineno or child.lineno) + 1):
                 # The `def` line stays the module's even when the body shares it (`def f(): ...`):
                 # the def statement runs there and leaves to the next statement.
-                if line != node.lineno:
+                if line != child.lineno:
                     owner.pop(line, None)
         else:
-            todo.extend(ast.iter_child_nodes(node))
+            todo.extend(ast.iter_child_nodes(child))
     return starts, owner
 
 

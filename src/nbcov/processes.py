@@ -101,12 +101,7 @@ def _ensure_startup_hook() -> None:
     """A `.pth` file that starts coverage.py in new Pythons: shipped from 7.13, written at run time before."""
     if coverage.version_info >= (7, 13) or _pth_files:
         return
-    from coverage import patch
-
-    create = getattr(patch, "create_pth_files", None)
-    if create is None:
-        return
-    _pth_files.extend(create())
+    _pth_files.extend(coverage_internals.create_pth_files())
     owner = os.getpid()
 
     def remove() -> None:
@@ -320,14 +315,6 @@ def _measure_like_the_kernel(cov: coverage.Coverage) -> None:
         engine.install_lines(cov)
 
 
-_COVERAGE_DIR = os.path.dirname(os.path.abspath(coverage.__file__))
-
-
 def _saving_at_exit(frame: Any) -> bool:
     """Is the interrupted code coverage.py's exit handler (`Coverage._atexit`) or below it?"""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "_atexit" and os.path.dirname(os.path.abspath(code.co_filename)) == _COVERAGE_DIR:
-            return True
-        frame = frame.f_back
-    return False
+    return coverage_internals.in_coverage_atexit(frame)

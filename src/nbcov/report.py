@@ -12,9 +12,7 @@ from typing import Any, TextIO
 
 import coverage
 from coverage.exceptions import CoverageException
-from coverage.jsonreport import JsonReporter
 from coverage.plugin import FileReporter
-from coverage.results import Analysis, Numbers, format_lines
 
 from nbcov import __version__, coverage_internals
 from nbcov.cells import RecordError, is_cell_name, record_tail
@@ -68,7 +66,7 @@ class LineStatuses:
         return sorted(n for n, s in self.by_line.items() if s is status)
 
 
-def line_statuses(analysis: Analysis, reporter: FileReporter) -> LineStatuses:
+def line_statuses(analysis: coverage_internals.Analysis, reporter: FileReporter) -> LineStatuses:
     """Each line's status from coverage.py's analysis: the one classification all reports share.
 
     When a line is in several of coverage.py's sets, the first of not measured, excluded, missed,
@@ -91,8 +89,8 @@ class FileResult:
     """One measured file, cell or module: its reporter, coverage.py's analysis, its JSON entry."""
 
     reporter: FileReporter
-    analysis: Analysis
-    json_reporter: JsonReporter
+    analysis: coverage_internals.Analysis
+    json_reporter: coverage_internals.JsonReporter
     data: Any
 
     @functools.cached_property
@@ -124,7 +122,7 @@ def analyse(cov: coverage.Coverage, morfs: Sequence[str] | None = None) -> Resul
     """
     data = cov.get_data()
     data.set_query_contexts(cov.config.report_contexts)
-    reporter = JsonReporter(cov)
+    reporter = coverage_internals.JsonReporter(cov)
     try:
         analysed = coverage_internals.analysis_to_report(cov, list(morfs) if morfs is not None else None)
     except KeyError as exc:
@@ -132,7 +130,7 @@ def analyse(cov: coverage.Coverage, morfs: Sequence[str] | None = None) -> Resul
     except CoverageException as exc:
         raise DataFileError(f"Can't report {cov.get_option('run:data_file')}: {exc}") from exc
     files = [FileResult(fr, analysis, reporter, data) for fr, analysis in analysed]
-    total = sum((analysis.numbers for _, analysis in analysed), Numbers(precision=cov.config.precision))
+    total = sum((analysis.numbers for _, analysis in analysed), coverage_internals.Numbers(precision=cov.config.precision))
     totals = reporter.make_summary(total)
     if data.has_arcs():
         totals.update(reporter.make_branch_summary(total))
@@ -229,7 +227,7 @@ def _row(name: str, entry: dict[str, Any], branch: bool, show_missing: bool) -> 
         for start, end in entry.get("missing_branches", []):
             exits.setdefault(start, []).append(end)
         arcs = list(exits.items())
-        row.append(format_lines(statements, entry.get("missing_lines", []), arcs=arcs) if entry.get("missing_lines") or arcs else "")
+        row.append(coverage_internals.format_lines(statements, entry.get("missing_lines", []), arcs=arcs) if entry.get("missing_lines") or arcs else "")
     return row
 
 

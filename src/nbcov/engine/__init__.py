@@ -41,7 +41,9 @@ if TYPE_CHECKING:  # the analysis modules load when the engine measures, not in 
     from nbcov.engine.relevance import SourceProvider
 
 ENV_VAR = "NBCOV_BRANCH_ENGINE"
-ENGINE_NAME = "nbcov-branch"
+#: The engine's tracer class, as coverage.py's debug output (`coverage debug sys`, `sys_info()["core"]`)
+#: names every core: by its class, as it names `LineMonitor` (nbcov's words for users come from `nbcov.core`).
+ENGINE_NAME = "BranchMonitor"
 _CHOICES = ("auto", "nbcov", "coverage")
 SUPPORTED = sys.version_info[:2] in ((3, 12), (3, 13))
 

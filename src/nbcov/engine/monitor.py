@@ -8,7 +8,6 @@ import weakref
 from types import CodeType, FrameType
 from typing import Any, Callable
 
-from nbcov.engine import ENGINE_NAME
 from nbcov.engine.plan import Arc, Plan, make_plan, real_return
 from nbcov.engine.relevance import SourceProvider, relevance_for
 
@@ -374,5 +373,3 @@ class BranchMonitor:
         if len(self.unexpected) < 50:
             self.unexpected.append(f"{code.co_filename}:{code.co_firstlineno}:{code.co_name}: {what}")
 
-
-BranchMonitor.__name__ = ENGINE_NAME  # what coverage.py's `sys_info()` reports as the core

@@ -37,11 +37,8 @@ from typing import Any
 import coverage
 from coverage import CoverageData
 from coverage.exceptions import CoverageException
-from coverage.files import flat_rootname
-from coverage.misc import human_sorted
-from coverage.results import Numbers
 
-from nbcov import __version__
+from nbcov import __version__, coverage_internals
 from nbcov import parser as cellparser
 from nbcov.cells import RecordError, is_cell_name, load_record, record_search_dirs
 from nbcov.data import DataFileError
@@ -279,7 +276,7 @@ class _Report:
                 snippets: dict[str, str] = {}
                 html = notebook_page(
                     common, shown, path, nb_cells, problem, entries, nums, self.branch,
-                    human_sorted(tests) if self.show_contexts else [], old_snippets, snippets,
+                    coverage_internals.human_sorted(tests) if self.show_contexts else [], old_snippets, snippets,
                 )
                 _write(self.directory / filename, html)
                 if path is None:
@@ -310,7 +307,7 @@ class _Report:
             record = None if stub.fp is None else self._fresh_page(filename, key)
             if record is None:
                 (entry,) = self._full([stub])
-                tests = human_sorted(entry.tests) if self.show_contexts else []
+                tests = coverage_internals.human_sorted(entry.tests) if self.show_contexts else []
                 _write(self.directory / filename, module_page(common, entry, entry.nums, self.branch, tests))
                 record = PageRecord(key, Row(filename, entry.label, "module", "module", entry.nums, entry.tests), {})
             self.pages[filename] = record
@@ -319,10 +316,10 @@ class _Report:
 
     def _index(self, rows: list[Row], common: Page) -> Path:
         counted = [r for r in rows]
-        totals = Numbers(precision=self.precision)
+        totals = coverage_internals.Numbers(precision=self.precision)
         for row in counted:
             totals += row.nums
-        tests = human_sorted({t for r in rows for t in r.tests}) if self.show_contexts else []
+        tests = coverage_internals.human_sorted({t for r in rows for t in r.tests}) if self.show_contexts else []
         note = ""
         if self.only is not None:
             note = '<p class="note">Only the notebooks named on the command line are reported (and every module).</p>'
@@ -382,7 +379,7 @@ def _own_data(cov: coverage.Coverage) -> None:
         fresh = CoverageData(basename=inherited.data_filename())
     fresh.read()
     fresh.set_query_contexts(cov.config.report_contexts)
-    cov._data = fresh
+    coverage_internals.replace_data(cov, fresh)
 
 
 class _Claims:
@@ -489,6 +486,9 @@ def _job_count(jobs: int | None, count: int, cov: coverage.Coverage) -> int:
         return 1
     if cov.config.paths or not os.path.isfile(cov.get_data().data_filename()):
         return 1
+    if not coverage_internals.data_opened(cov):  # a worker could not be given its own reader
+        coverage_internals.notice(f"coverage.py {coverage.__version__}: the HTML report is analysed by one process (slower)")
+        return 1
     return min(jobs, count)
 
 
@@ -508,7 +508,7 @@ def _code_version() -> str:
 
 def _page_name(path: str) -> str:
     """coverage.py's flat name for a path (`z_<hash>_name_py`), reduced to characters safe in a URL."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", flat_rootname(path))
+    return re.sub(r"[^A-Za-z0-9_-]", "_", coverage_internals.flat_rootname(path))
 
 
 def _unique(name: str, taken: set[str]) -> str:

@@ -21,9 +21,6 @@ from typing import Any
 
 import coverage
 from coverage.exceptions import NotPython
-from coverage.files import GlobMatcher, prep_patterns
-from coverage.misc import human_sorted
-from coverage.results import Analysis, Numbers
 
 from nbcov import coverage_internals
 from nbcov.cells import read_file, record_data_dir, record_places
@@ -54,7 +51,7 @@ class Stub:
 class Entry(Stub):
     """One measured file (a cell version or a module) as its pages show it."""
 
-    nums: Numbers  # coverage.py's, so every page agrees with `nbcov report --format json`
+    nums: coverage_internals.Numbers  # coverage.py's, so every page agrees with `nbcov report --format json`
     fragment: str  # the annotated source, rendered (`render.code_lines`, anchors left as `render.ANCHOR`)
     summary: str  # the numbers, rendered (`render.summary`)
     missed: list[tuple[int, str]]  # (line, "mis" or "par") for the jump list
@@ -71,11 +68,11 @@ def report_files(cov: coverage.Coverage) -> list[str]:
     files = sorted(cov.get_data().measured_files())
     config = cov.config
     if config.report_include:
-        matcher = GlobMatcher(prep_patterns(config.report_include), "report_include")
-        files = [f for f in files if matcher.match(f)]
+        included = coverage_internals.report_matcher(config.report_include, "report_include")
+        files = [f for f in files if included(f)]
     if config.report_omit:
-        matcher = GlobMatcher(prep_patterns(config.report_omit), "report_omit")
-        files = [f for f in files if not matcher.match(f)]
+        omitted = coverage_internals.report_matcher(config.report_omit, "report_omit")
+        files = [f for f in files if not omitted(f)]
     return files
 
 
@@ -187,7 +184,7 @@ def analyse(cov: coverage.Coverage, name: str, show_contexts: bool) -> Entry | N
     return _entry(cov, fr, analysis, show_contexts)
 
 
-def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: bool) -> Entry:
+def _entry(cov: coverage.Coverage, fr: Any, analysis: coverage_internals.Analysis, show_contexts: bool) -> Entry:
     data = cov.get_data()
     has_arcs = data.has_arcs()
     statuses = line_statuses(analysis, fr)
@@ -198,7 +195,7 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: Analysis, show_contexts: b
     arcs_executed = analysis.arcs_executed if has_arcs else []
     by_line = data.contexts_by_lineno(analysis.filename) if show_contexts else {}
 
-    contexts = human_sorted({c for cs in by_line.values() for c in cs})
+    contexts = coverage_internals.human_sorted({c for cs in by_line.values() for c in cs})
     context_ids = {c: i for i, c in enumerate(contexts)}
     tests: dict[str, int] = {}
     lines: list[tuple[str, list[tuple[str, str]], str, list[str], list[int]]] = []
@@ -282,9 +279,9 @@ def notebook_path(notebook: str | None, name: str) -> str | None:
     return os.path.normpath(os.path.join(record_data_dir(name) or os.getcwd(), notebook))
 
 
-def numbers(entries: Iterable[Entry], precision: int) -> Numbers:
+def numbers(entries: Iterable[Entry], precision: int) -> coverage_internals.Numbers:
     """coverage.py's Numbers summed over entries (a notebook's cells, a whole report)."""
-    total = Numbers(precision=precision)
+    total = coverage_internals.Numbers(precision=precision)
     for entry in entries:
         total += entry.nums
     return total

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from coverage.phystokens import source_token_lines
-from coverage.results import Numbers
+from nbcov.coverage_internals import Numbers, source_token_lines
 from pygments.token import (
     Comment, Error, Keyword, Literal, Name, Number, Operator, Punctuation, String,
 )

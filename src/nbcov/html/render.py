@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from coverage.results import Numbers
+from nbcov.coverage_internals import Numbers
 
 if TYPE_CHECKING:  # data.py renders its fragments with this module
     from nbcov.html.data import Entry

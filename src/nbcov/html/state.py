@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coverage.results import Numbers
+from nbcov.coverage_internals import Numbers
 
 from nbcov.html.data import Entry, Stub
 from nbcov.html.render import Row
