@@ -161,7 +161,7 @@ def module_arcs(code: str, arcs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     return fixed
 
 
-def module_exits(parser: PythonParser, code: str) -> set[TArc]:
+def module_exits(parser: coverage_internals.PythonParser, code: str) -> set[TArc]:
     """The cell's arcs that leave its module (to -1: on into the next cell), not those leaving a
     function, class, lambda or generator that starts on its line 1 (which read -1 too)."""
     _, owner = _top_level_layout(code)
