@@ -23,11 +23,9 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import sys
 import threading
 import time
 import weakref
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import coverage
@@ -286,20 +284,9 @@ def coverage_init(reg: Any, options: dict[str, str]) -> None:
     _save_at_os_exit()
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None, _on_sigterm):
         _handle_sigterm()
-    cov = _starting_coverage()
+    cov = coverage_internals.starting_coverage()
     if cov is not None:
         _measure_like_the_kernel(cov)
-
-
-def _starting_coverage() -> coverage.Coverage | None:
-    """The Coverage whose start loads this plugin (coverage.py hands plugins no reference to it)."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        candidate = frame.f_locals.get("self")
-        if isinstance(candidate, coverage.Coverage):
-            return candidate
-        frame = frame.f_back
-    return None
 
 
 def _measure_like_the_kernel(cov: coverage.Coverage) -> None:
