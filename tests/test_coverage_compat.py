@@ -1,17 +1,22 @@
-"""What nbcov relies on from coverage.py at its floor (pyproject.toml); `make test-floors` runs it there."""
+"""nbcov's shims for coverage.py versions inside its declared range (run at the floors by `make test-floors`)."""
 
 from __future__ import annotations
 
 from coverage import CoverageData
 
+from nbcov import coverage_internals
+
 
 def test_erasing_in_memory_data_leaves_nothing_for_the_next_update() -> None:
-    # A kernel saves, erases its in-memory data and goes on measuring into it. coverage.py before
-    # 7.14 kept the rows (erase() forgot only its cache of file names), and the next save copied them
-    # again under the kernel's raw cell file names: "No source for code". Hence coverage>=7.14.
+    # A kernel saves (data.write_mapped: update from its in-memory data), erases that data and goes
+    # on measuring into it. On coverage 7.10 erase() kept the rows, and before 7.17 the update's
+    # ATTACH kept them alive: the next save copied them again under raw cell file names.
     measured = CoverageData(no_disk=True)
     measured.add_lines({"/tmp/ipykernel_1/1.py": [1, 2]})
-    measured.erase()
+    mapped = CoverageData(no_disk=True)
+    mapped.update(measured)
+    coverage_internals.close_memory_data(mapped)
+    coverage_internals.erase_memory_data(measured)
     measured.add_lines({"/tmp/ipykernel_1/2.py": [3]})
     copy = CoverageData(no_disk=True)
     copy.update(measured)

@@ -18,7 +18,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import coexist, compiler, core, data, engine, processes
+from nbcov import coexist, compiler, core, coverage_internals, data, engine, processes
 from nbcov.cells import CellRecord, CellStore
 from nbcov.notebook import NotebookIndex, session_notebook
 from nbcov.parser import Shift, analysable, nothing_to_measure
@@ -618,7 +618,8 @@ class Session:
         for name, record in written.items():
             if self._unsaved.get(name) is record:
                 del self._unsaved[name]
-        measured.erase()  # coverage.py's collector goes on adding to this (now empty) in-memory data
+        # coverage.py's collector goes on adding to this (now empty) in-memory data.
+        coverage_internals.erase_memory_data(measured)
         self._saved_latest = latest
         return recovered
 
