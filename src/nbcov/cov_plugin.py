@@ -109,7 +109,7 @@ class CellFileReporter(FileReporter):
 
     def translate_lines(self, lines: Iterable[TLineNo]) -> set[TLineNo]:
         # Only the cell's statements: coverage.py 7.10-7.13 (checked 7.10.6, 7.13.0) reports an
-        # excluded line that ran (`if DEBUG:  # pragma: no cover`) as executed; 7.17 drops it itself.
+        # excluded line that ran (`if DEBUG:  # pragma: no cover`) as executed; 7.14 on drops it itself.
         return self.parser.translate_lines(lines) & self.lines()
 
     def translate_arcs(self, arcs: Iterable[TArc]) -> set[TArc]:
