@@ -13,7 +13,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import data
+from nbcov import coverage_internals, data
 from nbcov.cellnames import CellNames
 from nbcov.cells import CellRecord
 from nbcov.parser import Shift
@@ -98,7 +98,8 @@ class Saver:
         for name, record in written.items():
             if names.unsaved.get(name) is record:
                 del names.unsaved[name]
-        measured.erase()  # coverage.py's collector goes on adding to this (now empty) in-memory data
+        # coverage.py's collector goes on adding to this (now empty) in-memory data.
+        coverage_internals.erase_memory_data(measured)
         self._saved_latest = latest
         return recovered
 
