@@ -59,13 +59,19 @@ def close_data(data: Any) -> None:
 def copy_config(config: Any) -> Any:
     """A copy of a `CoverageConfig`, to change for other processes without touching this one's.
 
-    Through coverage.py's own serialization (what `patch = subprocess` hands children):
+    Through coverage.py's own serialization (what `patch = subprocess` hands children).
+    """
+    return read_config(config.serialize())
+
+
+def read_config(text: str) -> Any:
+    """The `CoverageConfig` a serialized one (`COVERAGE_PROCESS_CONFIG`) stands for.
+
     `CoverageConfig.deserialize` in later 7.x, `coverage.config.deserialize_config` in 7.10
     (checked on 7.10.6 and 7.17).
     """
     from coverage import config as config_module
 
-    text = config.serialize()
     deserialize = getattr(config_module.CoverageConfig, "deserialize", None)
     if deserialize is None:
         deserialize = getattr(config_module, "deserialize_config")
