@@ -190,7 +190,7 @@ def _entry(cov: coverage.Coverage, fr: Any, analysis: coverage_internals.Analysi
     statuses = line_statuses(analysis, fr)
     status_of, missing_arcs = statuses.by_line, statuses.missing_arcs
     parser = getattr(fr, "parser", None)
-    multiline: dict[int, int] = dict(getattr(parser, "multiline_map", None) or {})
+    multiline = coverage_internals.multiline_map(parser)
     branch_stats = analysis.branch_stats() if has_arcs else {}
     arcs_executed = analysis.arcs_executed if has_arcs else []
     by_line = data.contexts_by_lineno(analysis.filename) if show_contexts else {}
