@@ -248,6 +248,11 @@ def check_data_file(path: str | os.PathLike[str]) -> CoverageData:
     return data
 
 
+def pieces_of(data_file: Path) -> list[Path]:
+    """The parallel data files kernels (and the processes they started) wrote for `data_file`."""
+    return sorted(p for p in data_file.parent.glob(data_file.name + ".*") if p.is_file())
+
+
 def move_aside(path: str | os.PathLike[str], why: str) -> str:
     """Rename an unusable data file out of the way (never delete a user's data) and say where."""
     path = os.fspath(path)
