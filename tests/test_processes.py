@@ -200,9 +200,10 @@ def test_a_live_kernel_told_not_to_measures_no_child(tmp_path: Path) -> None:
 # -- without a kernel -------------------------------------------------------------------------------
 
 
-def _piece(target: Path, pid: int, lines: dict[str, list[int]]) -> Path:
-    """A piece as a child with process id `pid` writes it (coverage.py's parallel suffix)."""
-    piece = Path(f"{target}.host.pid{pid}.Xabcdefx")
+def _piece(target: Path, pid: int, lines: dict[str, list[int]], hashed: str = "") -> Path:
+    """A piece as a child with process id `pid` writes it (coverage.py's parallel suffix; 7.17 adds
+    the data's hash, `hashed`, once written)."""
+    piece = Path(f"{target}.host.pid{pid}.Xabcdefx{hashed}")
     data = coverage.CoverageData(str(piece))
     data.add_lines(lines)
     data.write()
@@ -218,6 +219,7 @@ def _ended_pid() -> int:
 def test_a_save_folds_the_finished_pieces_of_its_children_only(tmp_path: Path) -> None:
     target, children = tmp_path / ".coverage", tmp_path / ".coverage.nbk-1"
     done = _piece(children, _ended_pid(), {"/a.py": [1, 2]})
+    hashed = _piece(children, _ended_pid(), {"/a.py": [5]}, hashed=".Habc01h")
     running = _piece(children, os.getpid(), {"/b.py": [3]})  # its process may still be writing it
     journal = Path(f"{done}-journal")
     journal.write_bytes(b"")
@@ -227,8 +229,8 @@ def test_a_save_folds_the_finished_pieces_of_its_children_only(tmp_path: Path) -
         saving.fold_pieces(str(children), str(target))
     folded = coverage.CoverageData(str(target))
     folded.read()
-    assert folded.measured_files() == {"/a.py"} and sorted(folded.lines("/a.py") or []) == [1, 2]
-    assert not done.exists() and running.exists() and journal.exists() and other.exists()
+    assert folded.measured_files() == {"/a.py"} and sorted(folded.lines("/a.py") or []) == [1, 2, 5]
+    assert not done.exists() and not hashed.exists() and running.exists() and journal.exists() and other.exists()
 
 
 def test_a_piece_damaged_for_good_is_said_once_and_moved_aside(tmp_path: Path, capsys: Any) -> None:

@@ -102,9 +102,10 @@ def stop_measuring_children() -> None:
     os.environ.pop("COVERAGE_PROCESS_CONFIG", None)
 
 
-#: The end of coverage.py's parallel suffix, `<host>.pid<N>.X<random>x` (coverage.sqldata.filename_suffix):
+#: The end of coverage.py's parallel suffix, `<host>.pid<N>.X<random>x`, in 7.17 followed by the
+#: hash of the data, `.H<hash>h`, once written (coverage.sqldata, `filename_suffix` and `write`).
 #: SQLite's `-journal` beside a piece being written, and a piece moved aside, do not match.
-_PIECE_SUFFIX = re.compile(r"\.pid(\d+)\.X\w+x\Z")
+_PIECE_SUFFIX = re.compile(r"\.pid(\d+)\.X\w+x(\.H\w+h)?\Z")
 
 
 def finished_pieces(target: str) -> list[Path]:
