@@ -184,8 +184,12 @@ def test_a_live_kernel_counts_the_lines_its_new_pythons_run(tmp_path: Path) -> N
     assert report["files"]["helper.py"]["executed_lines"] == [1, 2, 3, 4]
 
 
-def test_a_live_kernel_told_not_to_measures_no_child(tmp_path: Path) -> None:
-    kernel, folder = _live_with_helpers(tmp_path, "import nbcov\nnbcov.autoconfig(subprocess=False)")
+@pytest.mark.parametrize("opt_out", [
+    "import nbcov\nnbcov.autoconfig(subprocess=False)",  # before measuring starts
+    "%load_ext nbcov\nimport nbcov\nnbcov.autoconfig(subprocess=False)",  # once it has
+])
+def test_a_live_kernel_told_not_to_measures_no_child(tmp_path: Path, opt_out: str) -> None:
+    kernel, folder = _live_with_helpers(tmp_path, opt_out)
     try:
         for index, cell in enumerate(LIVE_STARTERS, start=2):
             assert kernel.run(cell, f"cell-{index}", timeout=120)["status"] == "ok"
