@@ -1,8 +1,9 @@
 """Print pip constraints that pin every direct dependency to the lowest version pyproject.toml allows.
 
 `make test-floors` installs nbcov with them, so the ranges nbcov declares are the ranges it is tested
-on (pip has no "lowest direct" resolution of its own). Only `>=` lower bounds are pinned; the test
-extras keep their newest versions unless they are also runtime dependencies.
+on (pip has no "lowest direct" resolution of its own). The bounds are read from pyproject.toml, so
+raising a floor is one edit there. Every runtime dependency must have a `>=` bound; the test extras
+keep their newest versions, except pytest (nbcov's pytest plugin supports its floor too).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ def floors(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
     found = {}
     for requirement in wanted:
         match = _LOWER.match(requirement)
-        if match:
-            found[match[1]] = match[2]
+        if match is None:
+            # A dependency without a floor would be tested only at its newest version.
+            raise SystemExit(f"floors.py: {requirement!r} in pyproject.toml has no '>=' lower bound")
+        found[match[1]] = match[2]
     return found
 
 

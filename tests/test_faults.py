@@ -16,6 +16,7 @@ from queue import Empty
 
 import nbformat
 import pytest
+import coverage
 from coverage import CoverageData
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -329,9 +330,15 @@ def test_a_journal_left_by_a_killed_writer_is_rolled_back(tmp_path: Path) -> Non
     written.add_lines({f"/src/m{i}.py": set(range(1, 300)) for i in range(200)})
     written.write()
     kill_mid_delete(path)
-    with pytest.raises(data.DataFileError, match="journal"):
+    try:
         data.check_data_file(path)
-    assert data.recover(path)
+    except data.DataFileError as exc:
+        # Later coverage.py versions read without writing, so a hot journal is an error to roll back.
+        assert "journal" in str(exc)
+        assert data.recover(path)
+    else:
+        # coverage 7.10 reads through a writable connection: SQLite rolls the journal back itself.
+        assert coverage.version_info < (7, 11)
     assert not Path(f"{path}-journal").exists()
     assert len(data.check_data_file(path).measured_files()) == 200
     assert not data.recover(path)  # nothing left to do

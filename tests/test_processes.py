@@ -16,7 +16,7 @@ from coverage.exceptions import DataError
 
 from conftest import cells_by_index, make_notebook, nbcov_cli, report_json
 from kernels import LiveKernel
-from nbcov import processes, saving
+from nbcov import coverage_internals, processes, saving
 
 #: The cells around the one that starts processes: their numbers must not change because of it.
 BEFORE = "def f(x):\n    if x > 3:\n        return x * 2\n    return x\nf(3)"
@@ -268,9 +268,8 @@ def test_children_get_parallel_pieces_of_the_kernel_s_data_file(tmp_path: Path) 
     cov = _kernel_like_coverage(tmp_path, branch=True)
     assert processes.take_over_patches(cov) is True
     assert cov.get_option("run:patch") == ["_exit"]  # nbcov does subprocess and fork itself
-    from coverage.config import CoverageConfig
 
-    child = CoverageConfig.deserialize(processes.child_config(cov, str(tmp_path / ".coverage.nb0")))
+    child = coverage_internals.read_config(processes.child_config(cov, str(tmp_path / ".coverage.nb0")))
     assert child.data_file == str(tmp_path / ".coverage.nb0") and child.parallel and child.branch
     assert child.source == [str(tmp_path)]
     assert processes.__name__ in child.plugins and not child.sigterm  # nbcov saves on SIGTERM

@@ -59,20 +59,27 @@ def close_data(data: Any) -> None:
 def copy_config(config: Any) -> Any:
     """A copy of a `CoverageConfig`, to change for other processes without touching this one's.
 
-    Through coverage.py's own serialization (what `patch = subprocess` hands children):
+    Through coverage.py's own serialization (what `patch = subprocess` hands children).
+    """
+    return read_config(config.serialize())
+
+
+def read_config(text: str) -> Any:
+    """The `CoverageConfig` a serialized one (`COVERAGE_PROCESS_CONFIG`) stands for.
+
     `CoverageConfig.deserialize` in later 7.x, `coverage.config.deserialize_config` in 7.10
     (checked on 7.10.6 and 7.17).
     """
     from coverage import config as config_module
 
-    text = config.serialize()
     deserialize = getattr(config_module.CoverageConfig, "deserialize", None)
     if deserialize is None:
         deserialize = getattr(config_module, "deserialize_config")
     return deserialize(text)
 
 
-# == Notices ==========================================================================================
+# == Notices ===================================================================================
+
 # A probe that fails is said once per process, in one line, by what it costs the user; nbcov goes on
 # with coverage.py's own behaviour instead.
 
@@ -663,3 +670,46 @@ def create_pth_files() -> list[Any]:
         return []
     create = getattr(patch, "create_pth_files", None)
     return list(create()) if create is not None else []
+
+
+# == In-memory data (coverage 7.10-7.16) ===============================================================
+
+
+@functools.cache
+def _erase_keeps_memory_data() -> bool:
+    """Whether `erase()` on an in-memory `CoverageData` leaves its rows in the database (probed once)."""
+    from coverage import CoverageData
+
+    probe = CoverageData(no_disk=True)
+    probe.add_lines({"/nbcov-probe.py": [1]})
+    probe.erase()
+    copy = CoverageData(no_disk=True)
+    copy.update(probe)  # reads the database itself, not the object's cache of file names
+    kept = bool(copy.measured_files())
+    close_data(probe)
+    close_data(copy)
+    return kept
+
+
+def erase_memory_data(data: Any) -> None:
+    """Empty an in-memory `CoverageData` (what `Coverage.get_data()` returns when there is no data file).
+
+    coverage 7.10.6 (checked) `erase()` forgets only its cache of file names and keeps the SQLite
+    connection, so the rows stay and the next `update()` from it copies them again, under the
+    kernel's raw cell file names ("No source for code" at report time). Closing the connection
+    first ends the in-memory database, as `erase()` itself does in later 7.x (checked on 7.17).
+    """
+    if _erase_keeps_memory_data():
+        data.close(force=True)
+    data.erase()
+
+
+def close_memory_data(data: Any) -> None:
+    """Close an in-memory `CoverageData` now, with the databases it attached.
+
+    `CoverageData.update(other)` ATTACHes `other`'s database and, before coverage 7.17, never
+    DETACHes it (checked on 7.14.0 and 7.16.0; 7.17.0 detaches): while the updated data stays open,
+    an in-memory `other` keeps its rows through `erase()`. `close()` alone leaves in-memory
+    databases open; `force=True` (7.10.6-7.17) closes them.
+    """
+    data.close(force=True)

@@ -76,6 +76,8 @@ def write_mapped(
             raise DataFileError(f"Can't add this kernel's coverage to {target}: {exc}") from exc
         finally:
             coverage_internals.close_data(out)
+            # It attached `measured`'s in-memory database, which would otherwise outlive the kernel's erase().
+            coverage_internals.close_memory_data(mapped)
         newest = {sibling_versions(n): n for n in latest}
         newest.pop(None, None)
         doomed = [

@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 
-from coverage.exceptions import CoverageException
+from coverage.exceptions import ConfigError, CoverageException
 
 from nbcov.cells import RecordError
 from nbcov.data import DataFileError
@@ -42,7 +42,8 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         RecordError,
         NotebookError,
         RunLockedError,
-        CoverageException,  # includes ConfigError: a missing or invalid --rcfile / .coveragerc
+        CoverageException,
+        ConfigError,  # a missing or invalid --rcfile / .coveragerc (a CoverageException only from coverage 7.11)
         OSError,  # paths: missing, a folder where a file is due, read-only, under a file
         json.JSONDecodeError,
         NotJSONError,

@@ -105,7 +105,8 @@ class Saver:
         for name, record in written.items():
             if names.unsaved.get(name) is record:
                 del names.unsaved[name]
-        measured.erase()  # coverage.py's collector goes on adding to this (now empty) in-memory data
+        # coverage.py's collector goes on adding to this (now empty) in-memory data.
+        coverage_internals.erase_memory_data(measured)
         self._saved_latest = latest
         return recovered
 
