@@ -449,10 +449,6 @@ MOVED_DATA = (
     "ipytest's coverage opens .coverage, so a live kernel moves nbcov's data to .coverage-nbcov and says so "
     "in one stderr line (README, Other coverage tools in the kernel); the corpus reads .coverage only"
 )
-LIVE_NEW_PYTHONS = (
-    "a live kernel measures new Pythons only with `patch = subprocess` in the user's configuration "
-    "(nbcov run and pytest --nbcov always do)"
-)
 
 
 def known_bug(check: str, notebooks: list[str], modes: list[str], why: str, *, strict: bool = True) -> None:
@@ -465,7 +461,6 @@ IPYTEST_COV_NB = "ipytest_coverage/ipytest_coverage.ipynb"
 known_bug("outputs", [IPYTEST_COV_NB], ["live"], MOVED_DATA)
 for check in ("reported", "blank-or-comment", "statements"):
     known_bug(check, [IPYTEST_COV_NB], ["live"], MOVED_DATA)
-known_bug("workers", ["subprocesses.ipynb", "process_pools.ipynb"], ["live"], LIVE_NEW_PYTHONS)
 
 def cases(check: str, modes: list[str], notebooks: list[str] | None = None) -> list[Any]:
     out = []

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from coverage.exceptions import DataError
 
 from conftest import cells_by_index, make_notebook, nbcov_cli, report_json
 from kernels import LiveKernel
-from nbcov import coverage_internals, processes
+from nbcov import coverage_internals, processes, saving
 
 #: The cells around the one that starts processes: their numbers must not change because of it.
 BEFORE = "def f(x):\n    if x > 3:\n        return x * 2\n    return x\nf(3)"
@@ -138,7 +139,123 @@ def test_a_forked_child_never_drops_a_newer_version_of_a_cell(live) -> None:
     assert cells[2]["executed_lines"] == [1, 2, 3]
 
 
+#: A script a live kernel's cell runs as a new Python: both branches of `work` run only there.
+HELPER_SCRIPT = HELPER + "work(0)\nwork(2)\n"
+LIVE_STARTERS = (
+    "import subprocess, sys\nsubprocess.run([sys.executable, 'helper_script.py'], check=True)",
+    "import multiprocessing as mp, helper\n"
+    "with mp.get_context('spawn').Pool(2) as pool:\n    print(pool.map(helper.work, range(4)))",
+)
+
+
+def _live_with_helpers(tmp_path: Path, first_cell: str) -> tuple[LiveKernel, Path]:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "helper.py").write_text(HELPER)
+    (folder / "helper_script.py").write_text(HELPER_SCRIPT)
+    nb = make_notebook(folder / "nb.ipynb", [first_cell, *LIVE_STARTERS, "x = 1"])
+    kernel = LiveKernel(folder, env={"JPY_SESSION_NAME": str(nb)})
+    assert kernel.run(first_cell, "cell-1")["status"] == "ok"
+    return kernel, folder
+
+
+def _children_pieces(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob(".coverage.*") if processes._PIECE_SUFFIX.search(p.name))
+
+
+def test_a_live_kernel_counts_the_lines_its_new_pythons_run(tmp_path: Path) -> None:
+    """Issue #13: with `%load_ext nbcov` alone, lines run in a subprocess and in spawn workers count,
+    in the data file and `nbcov report`, with no `combine` to run; no piece is left behind."""
+    kernel, folder = _live_with_helpers(tmp_path, "%load_ext nbcov")
+    try:
+        for index, cell in enumerate(LIVE_STARTERS, start=2):
+            reply = kernel.run(cell, f"cell-{index}", timeout=120)
+            assert reply["status"] == "ok" and "nbcov:" not in reply["text"], reply
+        measured = coverage.CoverageData(str(folder / ".coverage"))
+        measured.read()  # folded by the saves at the end of those cells, the kernel still running
+        assert sorted(measured.lines(str(folder / "helper_script.py")) or []) == [1, 2, 3, 4, 5, 6]
+        assert sorted(measured.lines(str(folder / "helper.py")) or []) == [1, 2, 3, 4]
+        kernel.run("x = 1", "cell-4")
+        assert _children_pieces(folder) == []
+        report = report_json(folder)
+    finally:
+        kernel.shutdown()
+    assert report["files"]["helper_script.py"]["missing_lines"] == []
+    assert report["files"]["helper.py"]["executed_lines"] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("opt_out", [
+    "import nbcov\nnbcov.autoconfig(subprocess=False)",  # before measuring starts
+    "%load_ext nbcov\nimport nbcov\nnbcov.autoconfig(subprocess=False)",  # once it has
+])
+def test_a_live_kernel_told_not_to_measures_no_child(tmp_path: Path, opt_out: str) -> None:
+    kernel, folder = _live_with_helpers(tmp_path, opt_out)
+    try:
+        for index, cell in enumerate(LIVE_STARTERS, start=2):
+            assert kernel.run(cell, f"cell-{index}", timeout=120)["status"] == "ok"
+        assert list(folder.glob(".coverage.*")) == []  # no child wrote a piece
+        report = report_json(folder)
+    finally:
+        kernel.shutdown()
+    assert "helper_script.py" not in report["files"]
+    assert report["files"]["helper.py"]["executed_lines"] == [1]  # imported by the kernel, never run
+
+
 # -- without a kernel -------------------------------------------------------------------------------
+
+
+def _piece(target: Path, pid: int, lines: dict[str, list[int]], hashed: str = "") -> Path:
+    """A piece as a child with process id `pid` writes it (coverage.py's parallel suffix; 7.17 adds
+    the data's hash, `hashed`, once written)."""
+    piece = Path(f"{target}.host.pid{pid}.Xabcdefx{hashed}")
+    data = coverage.CoverageData(str(piece))
+    data.add_lines(lines)
+    data.write()
+    return piece
+
+
+def _ended_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_save_folds_the_finished_pieces_of_its_children_only(tmp_path: Path) -> None:
+    target, children = tmp_path / ".coverage", tmp_path / ".coverage.nbk-1"
+    done = _piece(children, _ended_pid(), {"/a.py": [1, 2]})
+    hashed = _piece(children, _ended_pid(), {"/a.py": [5]}, hashed=".Habc01h")
+    running = _piece(children, os.getpid(), {"/b.py": [3]})  # its process may still be writing it
+    journal = Path(f"{done}-journal")
+    journal.write_bytes(b"")
+    other = _piece(tmp_path / ".coverage.nbk-2", _ended_pid(), {"/c.py": [4]})  # another kernel's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        saving.fold_pieces(str(children), str(target))
+    folded = coverage.CoverageData(str(target))
+    folded.read()
+    assert folded.measured_files() == {"/a.py"} and sorted(folded.lines("/a.py") or []) == [1, 2, 5]
+    assert not done.exists() and not hashed.exists() and running.exists() and journal.exists() and other.exists()
+
+
+def test_a_piece_damaged_for_good_is_said_once_and_moved_aside(tmp_path: Path, capsys: Any) -> None:
+    children = tmp_path / ".coverage.nbk-1"
+    damaged = Path(f"{children}.host.pid{_ended_pid()}.Xkilledx")
+    damaged.write_text("half")
+    with pytest.warns(RuntimeWarning, match="not a usable coverage data file"):
+        saving.fold_pieces(str(children), str(tmp_path / ".coverage"))
+    saving.fold_pieces(str(children), str(tmp_path / ".coverage"))  # said once: nothing left to say
+    assert capsys.readouterr().err.count("nbcov:") == 1
+    assert not damaged.exists() and Path(f"{damaged}-nbcov-unreadable").read_text() == "half"
+    assert processes.finished_pieces(str(children)) == []
+
+
+def test_a_save_with_no_pieces_lists_one_folder_only(tmp_path: Path, monkeypatch: Any) -> None:
+    listed: list[str] = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(str(path)) or real(path))
+    saving.fold_pieces(str(tmp_path / ".coverage.nbk-1"), str(tmp_path / ".coverage"))
+    assert listed == [str(tmp_path)]
+
 
 
 def _kernel_like_coverage(tmp_path: Path, **options: Any) -> coverage.Coverage:

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 def autoconfig(**options: Any) -> None:
     """Set nbcov up in the running notebook in one call: magics, assert rewriting, coverage.
 
-    `nbcov.autoconfig(coverage=True, branch=None, source=None, contexts=True, show="code",
+    `nbcov.autoconfig(coverage=True, branch=None, source=None, subprocess=None, contexts=True, show="code",
     addopts=("-q", "--color=yes"), clean="[Tt]est*", raise_on_error=False, rewrite_asserts=True)`;
     see `nbcov.options.Options` and the README. Calling it again only updates the options.
     """

@@ -250,6 +250,20 @@ def check_data_file(path: str | os.PathLike[str]) -> CoverageData:
     return data
 
 
+def pieces_of(data_file: Path) -> list[Path]:
+    """The parallel data files kernels (and the processes they started) wrote for `data_file`.
+
+    One listing of its folder (a live kernel looks after every cell), and no glob: a data file's name
+    may hold `[` or `*`.
+    """
+    prefix = data_file.name + "."
+    try:
+        with os.scandir(data_file.parent) as entries:
+            return sorted(Path(e.path) for e in entries if e.name.startswith(prefix) and e.is_file())
+    except FileNotFoundError:  # no folder, no pieces
+        return []
+
+
 def move_aside(path: str | os.PathLike[str], why: str) -> str:
     """Rename an unusable data file out of the way (never delete a user's data) and say where."""
     path = os.fspath(path)

@@ -69,10 +69,13 @@ def autoconfig(shell: Any = None, **options: Any) -> Options:
             state.session = None
         return opts
     if state.session is None:
-        state.session = Session(shell, branch=opts.branch, source=opts.source)
+        state.session = Session(shell, branch=opts.branch, source=opts.source, subprocess=opts.subprocess)
         state.session.start()
-    elif opts.branch is not None and opts.branch != state.session.status().branch:
-        print("nbcov: measurement is already running; `branch` applies after a kernel restart.")
+    else:
+        if "subprocess" in options and opts.subprocess is not None:
+            state.session.measure_subprocesses(opts.subprocess)
+        if opts.branch is not None and opts.branch != state.session.status().branch:
+            print("nbcov: measurement is already running; `branch` applies after a kernel restart.")
     if opts.coverage == "tests":
         state.session.pause()
     else:

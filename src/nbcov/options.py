@@ -19,6 +19,10 @@ class Options:
     branch: bool | None = None
     #: coverage.py's `source`; None leaves it to the user's coverage configuration.
     source: list[str] | None = None
+    #: Measure the Pythons cells start (`subprocess`, `!python`, spawn/forkserver pools) and add what
+    #: they ran to the data file after each cell; False: not measured. None: measured (in a kernel
+    #: `nbcov run` or `pytest --nbcov` started, as the runner says: `RunConfig.subprocesses`).
+    subprocess: bool | None = None
     #: Record each test as a coverage context, so the data tells which tests ran each line.
     contexts: bool = True
     #: What `%%covtest` shows under pytest's output: "code" (the code under test), "all" (also the

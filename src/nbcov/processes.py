@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import signal
 import threading
 import time
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import coverage
 
-from nbcov import coverage_internals
+from nbcov import coverage_internals, data
 
 if TYPE_CHECKING:
     from nbcov.session import Session
@@ -93,6 +95,42 @@ def measure_children(cov: coverage.Coverage, target: str) -> str | None:
     os.environ["COVERAGE_PROCESS_CONFIG"] = child_config(cov, target)
     _ensure_startup_hook()
     return None
+
+
+def stop_measuring_children() -> None:
+    """Pythons started from now on are not measured (`nbcov.autoconfig(subprocess=False)`)."""
+    os.environ.pop("COVERAGE_PROCESS_CONFIG", None)
+
+
+#: The end of coverage.py's parallel suffix, `<host>.pid<N>.X<random>x`, in 7.17 followed by the
+#: hash of the data, `.H<hash>h`, once written (coverage.sqldata, `filename_suffix` and `write`).
+#: SQLite's `-journal` beside a piece being written, and a piece moved aside, do not match.
+_PIECE_SUFFIX = re.compile(r"\.pid(\d+)\.X\w+x(\.H\w+h)?\Z")
+
+
+def finished_pieces(target: str) -> list[Path]:
+    """The parallel pieces of `target` whose process has ended: those it will write no more.
+
+    coverage.py writes a piece in place at the end of its process (no write-then-rename), so a
+    piece whose process still runs may be half written, or not written yet; it waits for a later
+    save. A process ended but not yet reaped (a zombie) counts as running: same wait.
+    """
+    finished = []
+    for piece in data.pieces_of(Path(target)):
+        match = _PIECE_SUFFIX.search(piece.name)
+        if match is not None and not _running(int(match.group(1))):
+            finished.append(piece)
+    return finished
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process (a pid reused since)
+        return True
+    return True
 
 
 def _ensure_startup_hook() -> None:

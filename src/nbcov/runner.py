@@ -29,6 +29,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbcov import notebook as notebook_file
 from nbcov.cells import STORE_DIRNAME
 from nbcov.contract import KernelContract
+from nbcov.data import pieces_of as pieces_of  # kept here too: `nbcov run` and the pytest plugin list them through runner
 from nbcov.kernel import CURRENT_PYTHON, kernel_manager
 from nbcov.text import strip_ansi
 from nbcov.notebook import NotebookError
@@ -352,11 +353,6 @@ def run_lock(data_file: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def pieces_of(data_file: Path) -> list[Path]:
-    """The parallel data files kernels (and the processes they started) wrote for `data_file`."""
-    return sorted(p for p in data_file.parent.glob(data_file.name + ".*") if p.is_file())
 
 
 def usable_pieces(data_file: Path, warn: Any) -> list[Path]:

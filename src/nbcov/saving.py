@@ -13,7 +13,7 @@ from typing import Any
 
 import coverage
 
-from nbcov import coverage_internals, data
+from nbcov import coverage_internals, data, processes
 from nbcov.cellnames import CellNames
 from nbcov.cells import CellRecord
 from nbcov.parser import Shift
@@ -31,6 +31,9 @@ class Saver:
         self.last_error: str | None = None  # why the last save failed (`%nbcov save` says it)
         self._saved_latest: set[str] = set()  # the newest cell versions as of the last save
         self._lock = threading.Lock()  # one save at a time (a handler on the main thread, a subshell)
+        #: What the Pythons this kernel starts name their pieces after (`<children>.<host>.pid<N>.X…x`),
+        #: folded into the data file at each save; None: no pieces of its own to fold.
+        self.children: str | None = None
 
     def save(self, cov: coverage.Coverage, target: str, *, cell_finished: bool = False) -> None:
         """Merge everything measured so far into `target`. Errors are reported, never raised.
@@ -52,6 +55,8 @@ class Saver:
                 self.last_error = None
                 if recovered:
                     warn_recovered(target, stacklevel=4)
+            if self.children is not None:
+                fold_pieces(self.children, target)
         for signum in arrived:
             if signum == signal.SIGINT and cell_finished:
                 print("nbcov: the interrupt came after the cell had finished, while nbcov saved its coverage; "
@@ -60,8 +65,10 @@ class Saver:
                 signal.raise_signal(signum)  # delivered now, to whatever handles it
 
     def forked(self) -> None:
-        """In a forked child: the parent's newest cell versions are not this process's to name."""
+        """In a forked child: the parent's newest cell versions are not this process's to name, nor
+        its children's pieces this process's to fold."""
         self._saved_latest = set()
+        self.children = None
 
     def _write(self, cov: coverage.Coverage, target: str) -> bool:
         """Merge what was measured since the last save into the data file, then forget it here.
@@ -102,6 +109,40 @@ class Saver:
         coverage_internals.erase_memory_data(measured)
         self._saved_latest = latest
         return recovered
+
+
+def fold_pieces(children: str, target: str) -> None:
+    """Merge into `target` the finished pieces of `children` (the Pythons this kernel started), deleting each.
+
+    So a live kernel's data file, its inline report and `nbcov report` show the lines its
+    subprocesses and pool workers ran, with no `combine` to run. Only this kernel's own pieces:
+    other kernels sharing the data file fold theirs. A piece that is still being written is left
+    for a later save (`processes.finished_pieces`); one that can never be read is moved aside, said
+    once. Never raises: a failure leaves the piece for the next save.
+    """
+    try:
+        pieces = processes.finished_pieces(children)
+    except OSError:
+        return
+    for piece in pieces:
+        try:
+            measured = data.check_data_file(piece)
+        except data.DataFileError as exc:
+            try:
+                aside = data.move_aside(piece, "unreadable")
+            except OSError:
+                continue
+            warn(f"{exc} It was moved to {aside}; what that process measured is not counted.", stacklevel=5)
+            continue
+        try:
+            data.write_mapped(measured, target, {})
+        except Exception:  # the piece stays, and the next save tries it again
+            continue
+        finally:
+            coverage_internals.close_data(measured)
+        # Merged twice (a kill between the write and this) would change nothing: lines are sets.
+        with contextlib.suppress(OSError):
+            piece.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -53,14 +54,17 @@ class Session:
     `coexist.Guard` (its `Host`) and `processes`.
     """
 
-    def __init__(self, shell: Any, *, branch: bool | None = None, source: list[str] | None = None) -> None:
-        """`branch` and `source` override the runner's settings (`KernelContract`) when not None."""
+    def __init__(
+        self, shell: Any, *, branch: bool | None = None, source: list[str] | None = None, subprocess: bool | None = None
+    ) -> None:
+        """`branch`, `source` and `subprocess` override the runner's settings (`KernelContract`) when not None."""
         self.shell = shell
         self.contract = KernelContract.from_env(
             os.environ, complain=lambda message: print(f"nbcov: {message}", file=sys.stderr)
         )
         self._branch = branch if branch is not None else self.contract.branch
         self._source = source if source is not None else (list(self.contract.source) or None)
+        self._subprocess = subprocess
         self.cov: coverage.Coverage | None = None
         self.target = ""
         self.store: CellStore | None = None
@@ -84,7 +88,7 @@ class Session:
         cov = measurement.new_coverage(self._branch, self._source)
         self.target = measurement.data_target(cov, self.contract.data_file)
         self.store = CellStore(os.path.dirname(self.target))
-        children = processes.take_over_patches(cov) or self.contract.subprocess
+        children = self._measures_children(processes.take_over_patches(cov))
         self.names.attach(self.store, session_notebook(self.shell.user_ns))
         measurement.configure(cov, self.names.cell_dir)
         saving.prepare_target(self.target, bool(cov.get_option("run:branch")))
@@ -124,6 +128,8 @@ class Session:
         if self.measuring:
             self.cov.stop()
             self.measuring = False
+        if self._saver.children is not None:  # no pieces that nothing would fold
+            processes.stop_measuring_children()
         for name, hook in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
             try:
                 self.shell.events.unregister(name, hook)
@@ -163,14 +169,45 @@ class Session:
         self.names.latest.clear()
         self._saver.forked()
 
-    def _measure_subprocesses(self, cov: coverage.Coverage) -> None:
-        """Measure the Pythons the notebook starts, into parallel pieces of this kernel's data file.
+    def _measures_children(self, configured: bool) -> bool:
+        """Whether to measure the Pythons the notebook starts.
 
-        `nbcov run` and `coverage combine` pick those up (`processes.measure_children`).
+        Yes by default in a kernel a person started (JupyterLab, `%load_ext nbcov`): lines run in
+        workers count as `nbcov run` counts them. A runner's kernel does as the runner says (or the
+        configuration's `patch = subprocess`); `subprocess=False/True` (autoconfig) decides over both.
         """
-        problem = processes.measure_children(cov, self.target)
+        if self._subprocess is not None:
+            return self._subprocess
+        if self.contract.data_file is not None:
+            return configured or self.contract.subprocess
+        return True
+
+    def measure_subprocesses(self, on: bool) -> None:
+        """Measure the Pythons started from now on, or not (`nbcov.autoconfig(subprocess=...)`)."""
+        self._subprocess = on
+        if self.cov is None:
+            return
+        if on:
+            self._measure_subprocesses(self.cov)
+        else:
+            processes.stop_measuring_children()
+
+    def _measure_subprocesses(self, cov: coverage.Coverage) -> None:
+        """Measure the Pythons the notebook starts, into parallel pieces named after this kernel.
+
+        A runner's kernel writes a piece of its own, which names them: `nbcov run` combines what is
+        left of them at its end. A live kernel's data file may be shared with other kernels, so its
+        children's pieces get a tag of its own (`<data file>.nbk-<random>.<host>.pid<N>.X…x`). Either
+        kernel folds its own finished pieces into its data file at each save (`saving.fold_pieces`).
+        """
+        children = self._saver.children
+        if children is None:
+            children = self.target if self.contract.data_file is not None else f"{self.target}.nbk-{secrets.token_hex(4)}"
+        problem = processes.measure_children(cov, children)
         if problem:
             saving.warn(problem)
+            return
+        self._saver.children = children
 
     # -- the cell hooks ------------------------------------------------------------------------------
 
