@@ -160,7 +160,7 @@ def _live_with_helpers(tmp_path: Path, first_cell: str) -> tuple[LiveKernel, Pat
 
 
 def _children_pieces(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.glob(".coverage.*") if processes._PIECE_SUFFIX.search(p.name))
+    return sorted(p.name for p in folder.glob(".coverage.*") if coverage_internals.piece_pid(p.name) is not None)
 
 
 def test_a_live_kernel_counts_the_lines_its_new_pythons_run(tmp_path: Path) -> None:

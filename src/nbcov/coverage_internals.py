@@ -17,6 +17,7 @@ other module reaches a coverage.py name outside its documented API.
 from __future__ import annotations
 
 import contextlib
+import re
 import functools
 import inspect
 import os
@@ -726,3 +727,17 @@ def multiline_map(parser: Any) -> dict[int, int]:
     if found is None:
         found = getattr(parser, "_multiline", None)
     return dict(found or {})
+
+
+#: The ending coverage.py gives a parallel piece's name (`sqldata.filename_suffix`): `.<host>.<pid>.X<random>x`
+#: in 7.10, `.<host>.pid<pid>.X<random>x` later, plus `.H<hash>h` once written in 7.17.
+_PIECE_SUFFIX = re.compile(r"\.(?:pid)?(\d+)\.X\w+x(?:\.H\w+h)?\Z")
+
+
+def piece_pid(name: str) -> int | None:
+    """The process id in a parallel piece's file name, or None when the name is not one of coverage.py's.
+
+    Checked on coverage 7.10.6 (`host.1234.Xabcx`) and 7.17.5 (`host.pid1234.Xabcx.Hdefh`).
+    """
+    match = _PIECE_SUFFIX.search(name)
+    return int(match.group(1)) if match is not None else None

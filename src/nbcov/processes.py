@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import signal
 import threading
 import time
@@ -102,12 +101,6 @@ def stop_measuring_children() -> None:
     os.environ.pop("COVERAGE_PROCESS_CONFIG", None)
 
 
-#: The end of coverage.py's parallel suffix, `<host>.pid<N>.X<random>x`, in 7.17 followed by the
-#: hash of the data, `.H<hash>h`, once written (coverage.sqldata, `filename_suffix` and `write`).
-#: SQLite's `-journal` beside a piece being written, and a piece moved aside, do not match.
-_PIECE_SUFFIX = re.compile(r"\.pid(\d+)\.X\w+x(\.H\w+h)?\Z")
-
-
 def finished_pieces(target: str) -> list[Path]:
     """The parallel pieces of `target` whose process has ended: those it will write no more.
 
@@ -117,8 +110,8 @@ def finished_pieces(target: str) -> list[Path]:
     """
     finished = []
     for piece in data.pieces_of(Path(target)):
-        match = _PIECE_SUFFIX.search(piece.name)
-        if match is not None and not _running(int(match.group(1))):
+        pid = coverage_internals.piece_pid(piece.name)
+        if pid is not None and not _running(pid):
             finished.append(piece)
     return finished
 
