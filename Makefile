@@ -40,10 +40,11 @@ demo: $(VENV)/.demo-installed
 
 # The four environments first, side by side (installing is mostly waiting on files and one core each);
 # then the cheapest checks first, so a mistake fails in seconds: the type check, the unit tests, the kernels.
-# test-floors is not part of `test` yet: at the dependency floors a few tests still fail (README, Development).
+# The four environments first, side by side (installing is mostly waiting on files, one core each);
+# then the cheapest checks first, so a mistake fails in seconds: the type check, the unit tests, the kernels.
 test:
-	$(MAKE) -j 3 $(VENVS)
-	$(MAKE) typecheck test-unit test-3.12 test-3.11 test-3.13
+	$(MAKE) -j 4 $(VENVS) .venv-floors/.installed
+	$(MAKE) typecheck test-unit test-3.12 test-3.11 test-3.13 test-floors
 
 # Only .venv is needed: mypy checks the sources against the packages installed there (config: pyproject.toml).
 typecheck: $(VENV)/.installed

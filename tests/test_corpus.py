@@ -152,7 +152,8 @@ _VARIABLE: list[tuple[re.Pattern[str], str]] = [
     # length above (a timing, a path), and pytest-cov pads its table to the longest file name.
     (re.compile(r"^([-=_])\1{2,}|([-=_])\2{2,}$", re.MULTILINE), r"\1\2\1\2\1\2"),
     (re.compile(r" {2,}(\[ *\d+%\])$", re.MULTILINE), r" \1"),
-    (re.compile(r"^(\S+) +(\d+|Stmts) +(\d+|Miss) +(\d+%|Cover)$", re.MULTILINE), r"\1 \2 \3 \4"),
+    # (A name may hold a space: "<cell file>" above.)
+    (re.compile(r"^(\S.*?) +(\d+|Stmts) +(\d+|Miss) +(\d+%|Cover)$", re.MULTILINE), r"\1 \2 \3 \4"),
     (re.compile(r"[ \t]+$", re.MULTILINE), ""),
 ]
 
