@@ -313,6 +313,27 @@ def test_every_forkserver_pool_s_workers_save_their_lines(tmp_path: Path) -> Non
     assert _lines_in_pieces(tmp_path, tmp_path / "helper.py") == set(range(1, 2 * POOLS + 1))
 
 
+def test_forkserver_workers_hear_sigterm_through_the_wake_up_fd(tmp_path: Path) -> None:
+    """CPython's forkserver takes the wake-up fd away from each worker it forks: nbcov sets it again,
+    or a SIGTERM landing just before a worker waits for its next task hangs `Pool.terminate()`."""
+    (tmp_path / "armed.py").write_text(
+        "import signal\n"
+        "def fd(_):\n"
+        "    old = signal.set_wakeup_fd(-1)\n"
+        "    if old != -1:\n"
+        "        signal.set_wakeup_fd(old)\n"
+        "    return old\n"
+    )
+    _run_with_child_configuration(
+        tmp_path,
+        "import multiprocessing as mp, armed, pathlib\n"
+        "if __name__ == '__main__':\n"
+        "    with mp.get_context('forkserver').Pool(2) as pool:\n"
+        "        pathlib.Path('fds').write_text(repr(pool.map(armed.fd, range(4))))\n",
+    )
+    assert -1 not in eval((tmp_path / "fds").read_text())
+
+
 def test_a_sigterm_during_the_save_at_os_exit_lets_it_finish(tmp_path: Path) -> None:
     """What `with Pool()` does to a worker leaving through `os._exit`, at the worst moment: SIGTERM
     as the save starts. The process saves whole, then leaves with its own exit status."""

@@ -21,8 +21,10 @@ Two kinds of process, two mechanisms:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -200,14 +202,49 @@ def _watch_for_sigterm() -> None:
     main thread, which interrupts the wait. (Blocking SIGTERM and taking it with `sigwait` instead
     would hand the blocked mask down to every program the process runs.)
     """
+    global _wakeup_fd
     try:
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     except (OSError, ValueError):  # no wake-up fd here: the handler alone, as before
         return
+    _wakeup_fd = write_fd
     main = threading.main_thread().ident
     threading.Thread(target=_nudge_on_sigterm, args=(read_fd, main), name="nbcov-sigterm", daemon=True).start()
+    _rearm_in_pool_workers()
+
+
+_wakeup_fd = -1  # this process's wake-up fd, read by the nudge thread
+
+
+class _Rearm:
+    """What multiprocessing's after-fork registry holds (it keeps weak references to objects)."""
+
+
+_REARM = _Rearm()
+
+
+def _rearm_in_pool_workers() -> None:
+    """A forkserver's workers get the wake-up fd back after the server took it away.
+
+    CPython's `forkserver._serve_one` sets the wake-up fd to -1 in each worker it forks, after the
+    fork hooks ran: the nudge thread would never hear of a SIGTERM, and a worker idle in `sem_wait`
+    would hang `Pool.terminate()` (seen at the coverage floors). multiprocessing runs its own
+    after-fork callbacks later, as the worker starts (`BaseProcess._bootstrap`), so the fd is set
+    again there. Only where multiprocessing is already imported (in a worker the server forked, it
+    is: coverage.py starts again there and this runs once more).
+    """
+    util = sys.modules.get("multiprocessing.util")
+    register = getattr(util, "register_after_fork", None)
+    if register is not None:
+        register(_REARM, _rearm_wakeup_fd)
+
+
+def _rearm_wakeup_fd(_: object) -> None:
+    if _wakeup_fd >= 0 and threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(OSError, ValueError):
+            signal.set_wakeup_fd(_wakeup_fd, warn_on_full_buffer=False)
 
 
 def _nudge_on_sigterm(read_fd: int, main: int | None) -> None:
