@@ -42,6 +42,8 @@ def combine(
         raise DataFileError(f"No data files to combine for {target} (looked for {target.name}.* pieces and named files).")
     store_parts = (STORE_DIRNAME, "cells")
     records: dict[tuple[str, ...], bytes] = {}
+    # The pieces of one run name the same cells: each record is read (and rebased) once per folder.
+    placed: dict[tuple[Path, tuple[str, ...]], tuple[str, ...]] = {}
     plans: list[tuple[Path, coverage.CoverageData, dict[str, str]]] = []
     for path in files:
         data = check_data_file(path)
@@ -50,9 +52,12 @@ def combine(
             if not is_cell_name(name):
                 continue
             tail = record_tail(name, path)
-            tail, payload = _rebased(tail, _find_record(name, tail, [path.parent, target.parent]), path.parent, target)
-            records.setdefault(tail, payload)
-            renames[name] = os.path.join(target.parent, *store_parts, *tail)
+            if (path.parent, tail) not in placed:
+                found = _find_record(name, tail, [path.parent, target.parent])
+                new_tail, payload = _rebased(tail, found, path.parent, target)
+                records.setdefault(new_tail, payload)
+                placed[path.parent, tail] = new_tail
+            renames[name] = os.path.join(target.parent, *store_parts, *placed[path.parent, tail])
         plans.append((path, data, renames))
 
     if not append:
