@@ -90,7 +90,10 @@ ONCE_ONLY := -m "not e2e" --deselect tests/test_soak.py \
 # And at the floors but not on 3.11/3.13: the bad-input table (one `nbcov` process per row) checks the CLI's
 # arguments and coverage.py's reading of damaged data files: the packages' versions matter, the Python's do not.
 # Its live-kernel magics test runs everywhere.
-OTHER_PYTHONS := $(ONCE_ONLY) --deselect tests/test_bad_input.py::test_bad_input_is_one_line_and_exit_2
+# tests/test_runners.py too: the runners reach kernels through IPython's PYTHONSTARTUP and jupyter_client,
+# whose versions matter (the floors run it), not the Python's.
+OTHER_PYTHONS := $(ONCE_ONLY) --deselect tests/test_bad_input.py::test_bad_input_is_one_line_and_exit_2 \
+	--deselect tests/test_runners.py
 
 # The unit tests ran first (test-unit, same Python and packages).
 test-3.12: $(VENVS) browser test-unit
@@ -116,6 +119,8 @@ bench: $(VENV)/.installed .venv-3.13/.installed
 	$(VENV)/bin/python bench/covtest_bench.py
 	COVERAGE_CORE=sysmon $(VENV)/bin/python bench/run_bench.py
 	COVERAGE_CORE=sysmon .venv-3.13/bin/python bench/run_bench.py
+	$(VENV)/bin/python bench/exec_bench.py
+	.venv-3.13/bin/python bench/exec_bench.py
 	$(VENV)/bin/python bench/html_bench.py
 
 clean:

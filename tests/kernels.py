@@ -31,7 +31,10 @@ class LiveKernel:
         return str(msg["header"]["msg_id"])
 
     def run(self, code: str, cell_id: str | None = None, timeout: float = 60) -> dict[str, Any]:
-        msg_id = self.send(code, cell_id)
+        # stop_on_error=False: this waits for each reply, so there is no queue to abort, and an
+        # error leaves ipykernel aborting until its loop turns: the next request, sent
+        # at once, could come back "aborted", unrun and without output (seen at the ipykernel floor).
+        msg_id = self.send(code, cell_id, stop_on_error=False)
         outputs: list[dict[str, Any]] = []
         while True:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -22,8 +23,15 @@ CONTRACTS = st.builds(
     source=st.lists(_TEXT, max_size=4).map(tuple),
     cell_contexts=st.booleans(),
     subprocess=st.booleans(),
+    notebooks=st.lists(_TEXT, max_size=3).map(tuple),
+    test_file=st.none() | _TEXT,
+).flatmap(  # a piece needs the data file it is a piece of
+    lambda c: st.just(c) if c.data_file is None else st.sampled_from([c, dataclasses.replace(c, piece=True)])
 )
-VARIABLES = (contract.DATA_FILE, contract.BRANCH, contract.SOURCE, contract.CELL_CONTEXTS, contract.SUBPROCESS)
+VARIABLES = (
+    contract.DATA_FILE, contract.BRANCH, contract.SOURCE, contract.CELL_CONTEXTS, contract.SUBPROCESS, contract.PIECE,
+    contract.NOTEBOOKS, contract.TEST_FILE,
+)
 
 
 @given(CONTRACTS)
@@ -39,7 +47,7 @@ def test_a_kernel_nobody_configured_gets_the_defaults() -> None:
 
 
 def test_unset_fields_are_left_out_so_the_callers_environment_still_reaches_the_kernel() -> None:
-    assert KernelContract().to_env() == {contract.CELL_CONTEXTS: "0", contract.SUBPROCESS: "0"}
+    assert KernelContract().to_env() == {contract.CELL_CONTEXTS: "0", contract.SUBPROCESS: "0", contract.PIECE: "0"}
 
 
 @pytest.mark.parametrize(
@@ -71,6 +79,9 @@ def test_a_bad_value_is_one_line_naming_it(name: str, value: str, message: str) 
         {"source": "mypkg"},  # a string is not a tuple of one path
         {"data_file": ""},
         {"data_file": "a\0b"},
+        {"piece": True},  # a piece of no data file
+        {"notebooks": (f"a{os.pathsep}b.ipynb",)},
+        {"test_file": ""},
     ],
 )
 def test_a_value_the_kernel_could_not_read_back_is_refused_when_written(fields: dict[str, object]) -> None:
@@ -109,3 +120,11 @@ def test_nbcov_run_refuses_a_source_its_kernels_could_not_read(tmp_path: Path) -
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("nbcov: error: NBCOV_SOURCE:") and result.stderr.count("\n") == 1
     assert (tmp_path / ".coverage").read_bytes() == b"kept"  # refused before anything was written
+
+
+def test_a_kernel_reads_the_running_test_from_the_runners_file(tmp_path: Path) -> None:
+    assert KernelContract().running_test() is None  # not told of tests
+    told = KernelContract(test_file=str(tmp_path / "test"))
+    assert told.running_test() == ""  # no file yet (or the session is over): no test runs
+    (tmp_path / "test").write_text("tests/test_nb.py::test_total[a b]\n")
+    assert told.running_test() == "tests/test_nb.py::test_total[a b]"

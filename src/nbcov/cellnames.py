@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from nbcov import compiler
-from nbcov.cells import CellRecord, CellStore
-from nbcov.notebook import NotebookIndex
+from nbcov.cells import PAPERMILL_PARAMETERS, CellRecord, CellStore
+from nbcov.notebook import Found, NotebookFinder, NotebookIndex
 from nbcov.parser import Shift, analysable, nothing_to_measure
 from nbcov.runstack import CellStack, magic_header_lines
 
 # Names IPython's %%time gives the body it compiles; coverage.py never traces names starting with "<".
 _TIMED_BODY_NAMES = ("<timed exec>", "<timed eval>")
+#: Cells held back from saving while the notebook is looked for (`CellNames.finding`).
+_HELD_BACK = 3
 
 
 @dataclasses.dataclass
@@ -66,13 +68,40 @@ class CellNames:
         self.files: dict[str, CompiledCell] = {}
         self.latest: dict[tuple[str | None, str], str] = {}  # (notebook, cell key) -> newest digest
         self.unsaved: dict[str, CellRecord] = {}  # records new or changed since they were written
+        self._finder: NotebookFinder | None = None
+        self._unplaced: Callable[[], bool] = lambda: True
+        self._not_cells: set[str] = set()  # file names of code that is not the notebook's (`unplaced`)
+        self._unfound = 0  # cells the finder did not recognise
+        self._found = False  # the finder found the notebook: code in none of its cells is the runner's
+        self._injected: frozenset[str] = frozenset()  # papermill's parameters cells (`Found.injected`)
 
-    def attach(self, store: CellStore, notebook_path: Path | None) -> None:
-        """Name cells from now on: records go to `store`, cells are placed in the notebook at `notebook_path`."""
+    def attach(
+        self,
+        store: CellStore,
+        notebook_path: Path | None,
+        finder: NotebookFinder | None = None,
+        unplaced: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Name cells from now on: records go to `store`, cells are placed in the notebook at `notebook_path`,
+        or, with none, in the one `finder` finds from the first cell it recognises. Code that is no
+        cell of the notebook is measured (as `In [N]`) only while `unplaced()` says so."""
         self.store = store
         self.cell_dir = self._find_cell_dir()
         self.notebook_path = notebook_path
         self._index = NotebookIndex(notebook_path) if notebook_path else None
+        self._finder = finder if notebook_path is None else None
+        self._unplaced = unplaced
+
+    @property
+    def finding(self) -> bool:
+        """Whether the notebook is still looked for, the cells so far held back from saving.
+
+        A runner may send its own code before the notebook's first cell (nbval starts its coverage so):
+        once the notebook is found, the cells so far are placed in it, or dropped when they are none
+        of its cells. Saved, they would already bear names. Only for the first few cells: a kernel
+        whose notebook is never found saves as any kernel does (its cells named `In [N]`).
+        """
+        return self._finder is not None and self._unfound < _HELD_BACK
 
     # -- the compiler hooks --------------------------------------------------------------------------
 
@@ -94,6 +123,10 @@ class CellNames:
             if nothing_to_measure(frame.raw):
                 return name  # e.g. `%nbcov report`: not a cell of the user's (its lines are dropped at save)
             record = self._new_record(frame.raw, "\n" * offset + transformed, frame.cell_id, number)
+            if record.cell_index is None and record.key is None and (self._found or not self._unplaced()):
+                # A runner's own code (nbval's), or a test's (testbook's `tb.ref`): no cell of the notebook.
+                self._not_cells.add(os.path.realpath(name))  # nor adopted later
+                return name
             frame.record = record
             if len(self.stack) == 1:
                 self._on_new_cell(record)
@@ -157,7 +190,7 @@ class CellNames:
 
     def adopt(self, path: str) -> CompiledCell | None:
         """A cell compiled before measurement started, whose code ran later (e.g. a function it defined)."""
-        if os.path.dirname(path) != self.cell_dir:
+        if os.path.dirname(path) != self.cell_dir or path in self._not_cells:
             return None
         filename_map = getattr(self.shell.compile, "_filename_map", {})
         for name, count in list(filename_map.items()):
@@ -197,20 +230,56 @@ class CellNames:
 
     def _new_record(self, raw: str, code: str, cell_id: str | None, count: int | None) -> CellRecord:
         assert self.store is not None
-        located = self._index.locate(raw, cell_id) if self._index else None
+        if self._finder is not None:
+            found = self._finder.find(raw)
+            if found is not None:
+                self._settle(found)
+            else:
+                self._unfound += 1
         record = CellRecord(
-            source=raw,
-            code=code,
-            notebook=self.store.notebook_ref(self.notebook_path),
-            cell_index=located.index if located else None,
-            cell_id=(located.cell_id if located else None) or cell_id,
+            source=raw, code=code, notebook=self.store.notebook_ref(self.notebook_path), cell_id=cell_id,
             execution_count=count,
         )
-        if located is not None:
-            record.key = located.cell_id or f"pos{located.index}"
+        if self._index is not None:
+            self._place(record)
         # A cell run while measurement is paused ran its top-level code unmeasured.
         record.premeasured = not self._measuring()
         return record
+
+    def _settle(self, found: Found) -> None:
+        """The notebook is found: name the cells held back (`finding`) after it, or drop those not in it."""
+        self.notebook_path, self._injected, self._finder, self._found = found.path, found.injected, None, True
+        self._index = NotebookIndex(found.path)
+        held = {
+            id(e.record): e.record for e in self.files.values()
+            if e.record.notebook is None and e.record.key is None and e.name in self.unsaved
+        }
+        kept = {key for key, record in held.items() if self._place(record)}  # in the order they ran
+        for filename, entry in list(self.files.items()):
+            if id(entry.record) not in held:
+                continue
+            self.unsaved.pop(entry.name, None)
+            if id(entry.record) in kept:
+                entry.name = self.name_of(entry.record)
+                self.unsaved[entry.name] = entry.record
+            else:  # a runner's own code: its lines are dropped at save
+                del self.files[filename]
+                self._not_cells.add(filename)
+
+    def _place(self, record: CellRecord) -> bool:
+        """Give a record its place in the notebook; False when it is none of its cells."""
+        assert self.store is not None and self._index is not None
+        located = self._index.locate(record.source, record.cell_id)
+        if located is not None:
+            record.cell_index, record.cell_id = located.index, located.cell_id or record.cell_id
+            record.key = located.cell_id or f"pos{located.index}"
+        elif record.source in self._injected:
+            record.key = PAPERMILL_PARAMETERS
+        else:
+            return False
+        record.notebook = self.store.notebook_ref(self.notebook_path)
+        self.latest[(record.notebook, record.key)] = record.digest
+        return True
 
     @staticmethod
     def _body_code(record: CellRecord, offset: int, transformed_body: str) -> None:

@@ -18,6 +18,9 @@ from typing import Any
 #: The folder, beside the data file, that holds one JSON record per measured cell version.
 STORE_DIRNAME = ".nbcov"
 RECORD_FORMAT = 1
+#: The key of the cell of parameters papermill adds to a notebook it runs: a cell of the notebook
+#: in reports (`papermill parameters`), at no position of it, one version per data file as any cell.
+PAPERMILL_PARAMETERS = "papermill-parameters"
 #: The store's `.gitignore`: like `.pytest_cache`, the folder ignores itself, so nobody commits it by accident.
 STORE_GITIGNORE = "# Created by nbcov: cell sources of coverage data.\n*\n"
 
@@ -77,6 +80,8 @@ class CellRecord:
             return count
         if self.cell_index is not None:
             return f"{self.notebook} · cell {self.cell_index}"
+        if self.key == PAPERMILL_PARAMETERS:
+            return f"{self.notebook} · papermill parameters"
         return f"{self.notebook} · {count}"
 
     def to_json(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from nbcov.errors import TRACEBACK_ENV, UsageError, bug_line, expected_errors, n
 if TYPE_CHECKING:  # the runner brings nbclient, which only `nbcov run` needs
     import coverage
 
-    from nbcov import runner
+    from nbcov import attach, runner
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -127,6 +128,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-errors", action="store_true", help="go on after a cell raises")
     run.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
     run.set_defaults(func=_run)
+
+    ex = sub.add_parser(
+        "exec", help="run a command (papermill, jupyter execute, pytest --nbmake...), measuring every kernel it starts",
+        usage="nbcov exec [options] -- COMMAND [ARGS...]",
+    )
+    ex.add_argument("--source", action="append", default=[], metavar="PKG", help="measure this package or folder (repeatable)")
+    ex.add_argument("--branch", action="store_true", default=None, help="measure branch coverage")
+    ex.add_argument("--data-file", help="the data file to write (default: coverage.py's setting, .coverage)")
+    ex.add_argument("--append", action="store_true", help="add to the data file instead of replacing it")
+    ex.add_argument("--rcfile", default=True, help="coverage.py configuration file (default: the usual search)")
+    ex.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    ex.set_defaults(func=_exec)
 
     comb = sub.add_parser("combine", help="combine data files (and their cell records) into one")
     comb.add_argument("inputs", nargs="*", metavar="PATH", help="data files or folders (default: the data file's folder)")
@@ -385,6 +398,69 @@ def _run_reports(data_file: object, args: argparse.Namespace) -> int:
         print(f"nbcov: total coverage {result['totals']['percent_covered_display']}% is under {args.fail_under}%", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _exec(args: argparse.Namespace) -> int:
+    """`nbcov exec -- COMMAND`: the command's exit code, its kernels' coverage in the data file."""
+    from nbcov import runner
+    from nbcov.contract import KernelContract
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise UsageError("nbcov exec: no command to run (nbcov exec [options] -- COMMAND [ARGS...])")
+    if shutil.which(command[0]) is None:
+        raise UsageError(f"nbcov exec: {command[0]}: command not found")
+    KernelContract(source=tuple(args.source))  # a --source the kernels cannot read back: a UsageError, now
+    data_file = Path(args.data_file or _configured_data_file(args.rcfile)).resolve()
+    if data_file.is_dir():
+        raise UsageError(f"--data-file {data_file} is a folder, not a coverage data file")
+    with runner.run_lock(data_file):
+        return _exec_locked(args, command, data_file)
+
+
+def _exec_locked(args: argparse.Namespace, command: list[str], data_file: Path) -> int:
+    import signal
+    import subprocess
+
+    from nbcov import attach, runner
+
+    for stale in runner.pieces_of(data_file):
+        stale.unlink()  # left by an earlier run stopped before combining (none runs now: the lock)
+    if not args.append:
+        data_file.unlink(missing_ok=True)
+    rcfile = Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runner.kernel_rcfile(data_file)
+    attachment = attach.attach(
+        data_file, branch=args.branch, source=args.source, rcfile=rcfile, notebooks=attach.command_notebooks(command)
+    )
+    try:
+        child = subprocess.Popen(command, env={**os.environ, **attachment.env})
+        # Ctrl-C reaches the command (the terminal signals its whole group); nbcov waits for it to end
+        # and then combines what its kernels saved. SIGTERM is passed on, with the same end.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,)}
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+        try:
+            returncode = child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        outcome = attach.finish(attachment, args.rcfile, append=args.append,
+                                warn=lambda message: print(f"nbcov: warning: {message}", file=sys.stderr))
+        for reason in attachment.unmeasured():
+            print(f"nbcov: a kernel was not measured: {reason}", file=sys.stderr)
+    finally:
+        attachment.remove()
+    print(f"nbcov: {_exec_summary(outcome, data_file)}", file=sys.stderr)
+    return returncode if returncode >= 0 else 128 - returncode  # killed by signal N: 128+N, as shells say
+
+
+def _exec_summary(outcome: attach.Outcome, data_file: Path) -> str:
+    """One line: what the kernels measured, and where it is."""
+    if outcome.percent is None:
+        return f"no kernel measured anything ({_shown(data_file)} not written)"
+    kernels = f"{outcome.pieces} data file{'s' * (outcome.pieces != 1)}"
+    cells = f"{outcome.cells} cell{'s' * (outcome.cells != 1)} of {outcome.notebooks} notebook{'s' * (outcome.notebooks != 1)}"
+    unplaced = f" ({outcome.unplaced} in no notebook nbcov could tell)" if outcome.unplaced else ""
+    return f"{cells}{unplaced} from {kernels}, {outcome.percent}% covered in total; data in {_shown(data_file)}"
 
 
 def _combine(args: argparse.Namespace) -> int:

@@ -15,9 +15,13 @@ BRANCH = "NBCOV_BRANCH"
 SOURCE = "NBCOV_SOURCE"
 CELL_CONTEXTS = "NBCOV_CELL_CONTEXTS"
 SUBPROCESS = "NBCOV_SUBPROCESS"
+PIECE = "NBCOV_PIECE"
+NOTEBOOKS = "NBCOV_NOTEBOOKS"
+TEST_FILE = "NBCOV_TEST_FILE"
 # The other NBCOV_* variables are a person's settings, not the runner's, each read where it acts:
 # NBCOV_NOTEBOOK (notebook.py), NBCOV_BRANCH_ENGINE (engine/), NBCOV_TRACEBACK (errors.py),
 # NBCOV_HTML_JOBS (html.py). A runner passes them through to its kernels with the rest of its environment.
+# NBCOV_EXEC_DIR and NBCOV_EXEC_PYTHONSTARTUP are read by the startup file of `nbcov exec` (attach.py).
 
 _FLAG = {"1": True, "0": False}
 _T = TypeVar("_T")
@@ -50,17 +54,26 @@ class KernelContract:
     cell_contexts: bool = False
     #: Measure the Pythons the notebook starts (`processes.measure_children`).
     subprocess: bool = False
+    #: `data_file` is the run's data file, not this kernel's: each kernel writes a piece of its own
+    #: beside it (`nbcov exec`, whose environment every kernel of the command shares).
+    piece: bool = False
+    #: Where a kernel that nobody tells its notebook looks for it (`nbcov exec`: the notebooks the
+    #: command names), besides its working folder.
+    notebooks: tuple[str, ...] = ()
+    #: A file the runner keeps the id of the pytest test running now in (empty between tests): what
+    #: a kernel runs for a test (testbook's `tb.ref(...)`) is recorded under that test's context.
+    test_file: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse what `to_env` could not write so that `from_env` reads the same thing back."""
-        if isinstance(self.source, str) or not isinstance(self.source, tuple):
-            raise ContractError(f"source must be a tuple of paths, not {self.source!r}")
         if self.data_file is not None:
             _check_text(DATA_FILE, self.data_file)
-        for entry in self.source:
-            _check_text(SOURCE, entry)
-            if os.pathsep in entry:
-                raise ContractError(f"{SOURCE}: {entry!r} contains {os.pathsep!r}, which separates the entries")
+        if self.test_file is not None:
+            _check_text(TEST_FILE, self.test_file)
+        if self.piece and self.data_file is None:
+            raise ContractError(f"{PIECE}: a piece needs the data file it is a piece of ({DATA_FILE})")
+        _check_paths(SOURCE, self.source)
+        _check_paths(NOTEBOOKS, self.notebooks)
 
     def to_env(self) -> dict[str, str]:
         """The variables to add to the kernel's environment.
@@ -68,13 +81,17 @@ class KernelContract:
         Unset fields are left out rather than written empty, so a runner's caller can still set
         them in its own environment (as `nbcov run` has always let through `NBCOV_BRANCH`).
         """
-        env = {CELL_CONTEXTS: _flag(self.cell_contexts), SUBPROCESS: _flag(self.subprocess)}
+        env = {CELL_CONTEXTS: _flag(self.cell_contexts), SUBPROCESS: _flag(self.subprocess), PIECE: _flag(self.piece)}
         if self.data_file is not None:
             env[DATA_FILE] = self.data_file
         if self.branch is not None:
             env[BRANCH] = _flag(self.branch)
         if self.source:
             env[SOURCE] = os.pathsep.join(self.source)
+        if self.notebooks:
+            env[NOTEBOOKS] = os.pathsep.join(self.notebooks)
+        if self.test_file is not None:
+            env[TEST_FILE] = self.test_file
         return env
 
     @classmethod
@@ -102,10 +119,27 @@ class KernelContract:
         return cls(
             data_file=read(DATA_FILE, lambda _name, text: text),
             branch=read(BRANCH, _read_flag),
-            source=read(SOURCE, _read_source) or (),
+            source=read(SOURCE, _read_paths) or (),
             cell_contexts=bool(read(CELL_CONTEXTS, _read_flag)),
             subprocess=bool(read(SUBPROCESS, _read_flag)),
+            piece=bool(read(PIECE, _read_flag)) and bool(environ.get(DATA_FILE)),
+            notebooks=read(NOTEBOOKS, _read_paths) or (),
+            test_file=read(TEST_FILE, lambda _name, text: text),
         )
+
+    def running_test(self) -> str | None:
+        """The id of the test running now (`test_file`), "" between tests, None when not told of tests.
+
+        Read at each request: a few microseconds, and a kernel lives across many tests (a module's
+        testbook fixture). The runner replaces the file whole, so a read sees one id or the next.
+        """
+        if self.test_file is None:
+            return None
+        try:
+            with open(self.test_file, encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError:  # the session is over (its folder removed): no test runs
+            return ""
 
 
 def _flag(value: bool) -> str:
@@ -119,11 +153,21 @@ def _read_flag(name: str, text: str) -> bool:
     return _FLAG[text]
 
 
-def _read_source(name: str, text: str) -> tuple[str, ...]:
+def _read_paths(name: str, text: str) -> tuple[str, ...]:
     entries = tuple(text.split(os.pathsep))
     if not all(entries):
         raise ContractError(f"{name}={text!r} has an empty entry")
     return entries
+
+
+def _check_paths(name: str, paths: object) -> None:
+    """A tuple of texts, none holding the separator `to_env` joins them with."""
+    if isinstance(paths, str) or not isinstance(paths, tuple):
+        raise ContractError(f"{name}: must be a tuple of paths, not {paths!r}")
+    for entry in paths:
+        _check_text(name, entry)
+        if os.pathsep in entry:
+            raise ContractError(f"{name}: {entry!r} contains {os.pathsep!r}, which separates the entries")
 
 
 def _check_text(name: str, value: object) -> None:

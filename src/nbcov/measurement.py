@@ -28,15 +28,16 @@ def new_coverage(branch: bool | None, source: list[str] | None) -> coverage.Cove
     )
 
 
-def data_target(cov: coverage.Coverage, data_file: str | None) -> str:
+def data_target(cov: coverage.Coverage, data_file: str | None, *, piece: bool = False) -> str:
     """The data file this kernel writes: `data_file` exactly (a runner's piece), else the configuration's.
 
-    With `parallel = true`, a piece of its own, as coverage.py would name it; after an earlier kernel
-    here gave the data file to another coverage.py measurement, where nbcov moved then (`saving.moved`).
+    With `parallel = true`, or `piece` (a runner's data file that many kernels share: `nbcov exec`),
+    a piece of its own, as coverage.py would name it; after an earlier kernel here gave the data file
+    to another coverage.py measurement, where nbcov moved then (`saving.moved`).
     """
-    exact = data_file is not None
+    exact = data_file is not None and not piece
     target = os.path.abspath(str(data_file or cov.get_option("run:data_file")))
-    if cov.get_option("run:parallel") and not exact:
+    if piece or (cov.get_option("run:parallel") and not exact):
         return f"{target}.{_parallel_suffix()}"
     if not exact and os.path.exists(saving.moved(target)):
         return saving.moved(target)

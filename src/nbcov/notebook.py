@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class NotebookCell:
     execution_count: int | None = None
     outputs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     attachments: dict[str, Any] = dataclasses.field(default_factory=dict)
+    tags: tuple[str, ...] = ()  # metadata.tags (papermill's `parameters`, nbclient's `skip-execution`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +174,8 @@ def _read_cell(position: int, cell: Any) -> NotebookCell | SkippedCell:
     if not isinstance(source, str):
         return SkippedCell(position, "source is not a string nor a list of strings")
     count, outputs, attachments = cell.get("execution_count"), cell.get("outputs"), cell.get("attachments")
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
     return NotebookCell(
         position=position,
         cell_type=cell_type,
@@ -180,6 +184,7 @@ def _read_cell(position: int, cell: Any) -> NotebookCell | SkippedCell:
         execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
         outputs=[o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else [],
         attachments=attachments if isinstance(attachments, dict) else {},
+        tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
     )
 
 
@@ -256,3 +261,150 @@ class NotebookIndex:
 def _same_source(saved: str, executed: str) -> bool:
     # Frontends strip nothing, but files written by other tools may differ in trailing newlines.
     return saved == executed or saved.rstrip() == executed.rstrip()
+
+
+#: The tag papermill gives the cell of parameters it adds to its output notebook.
+PAPERMILL_INJECTED = "injected-parameters"
+#: Notebooks read at most, looking for the one a kernel runs (a kernel started in a huge folder).
+_MOST_CANDIDATES = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """The notebook a kernel runs, as `NotebookFinder` found it."""
+
+    path: Path
+    #: Sources of the cells papermill added to its output (in none of `path`'s cells).
+    injected: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    """A notebook a kernel might run, as read."""
+
+    cells: list[NotebookCell]  # its code cells
+    stands_for: Path  # itself, or the input notebook of a papermill output
+    injected: frozenset[str]  # sources of the cells papermill added
+    tier: int  # how it was named to the runner (`NotebookFinder.around`): a lower tier wins a tie
+
+
+class NotebookFinder:
+    """Which notebook a kernel runs when nobody told it: the one whose code cells hold what it runs.
+
+    For runners that start kernels for notebooks without saying which (papermill, `jupyter execute`,
+    nbmake, nbval, testbook under `nbcov exec`). They run a notebook's cells from the top, in a kernel
+    started in the notebook's folder (papermill: where it runs) or told of it on the command line: the
+    candidates. A papermill output notebook (written before its kernel starts) stands for the input
+    notebook its metadata names, so cells are named after the notebook the user wrote.
+    """
+
+    def __init__(self, candidates: list[tuple[Path, int]]) -> None:
+        self._candidates = candidates  # (notebook, tier): a lower tier wins a tie (`around`)
+        self._read: list[_Candidate] | None = None
+
+    @classmethod
+    def around(cls, folder: Path, named: Iterable[str]) -> NotebookFinder:
+        """The notebooks `named` (files, or notebooks below folders), then those below `folder` (a
+        kernel's working folder: testbook's kernels start where pytest runs, not beside the notebook).
+
+        A notebook named itself wins a tie over one below a named folder (`--output-dir executed`),
+        which wins over one found below the working folder.
+        """
+        seen: dict[str, tuple[Path, int]] = {}
+        for entry in [*named, None]:
+            path = Path(entry) if entry is not None else folder
+            tier = 2 if entry is None else 1 if path.is_dir() else 0
+            for notebook in _notebooks_below(path) if path.is_dir() else [path]:
+                if len(seen) >= _MOST_CANDIDATES:
+                    break
+                key = os.path.realpath(notebook)
+                if notebook.suffix == ".ipynb" and notebook.is_file() and (key not in seen or tier < seen[key][1]):
+                    seen[key] = (notebook, tier)
+        return cls(list(seen.values()))
+
+    def find(self, source: str) -> Found | None:
+        """The one notebook with a code cell that is `source`, preferring those where it comes first.
+
+        None when no notebook has it (code a test injects) or several do equally (a copy of the
+        notebook): a wrong notebook would put lines on someone else's cells. The next cell is tried.
+        """
+        best: dict[str, tuple[tuple[int, int], Found]] = {}
+        for candidate in self._notebooks():
+            cells = candidate.cells
+            positions = [i for i, c in enumerate(cells) if _same_source(c.source, source)]
+            if not positions:
+                continue
+            key = os.path.realpath(candidate.stands_for)
+            injected = candidate.injected
+            rank = (0 if _first_run(cells) in positions else 1, candidate.tier)
+            if key in best:  # a papermill output and its input: one notebook
+                rank, injected = min(rank, best[key][0]), injected | best[key][1].injected
+            best[key] = (rank, Found(candidate.stands_for, injected))
+        if not best:
+            return None
+        top = min(rank for rank, _ in best.values())
+        winners = [found for rank, found in best.values() if rank == top]
+        return winners[0] if len(winners) == 1 else None
+
+    def _notebooks(self) -> list[_Candidate]:
+        """Each readable candidate, read once."""
+        if self._read is None:
+            self._read = []
+            for path, tier in self._candidates:
+                try:
+                    notebook = read_notebook(path)
+                except NotebookError:
+                    continue  # an unreadable candidate is not the one a kernel runs
+                cells = [c for c in notebook.cells if c.cell_type == "code"]
+                injected = frozenset(c.source for c in cells if PAPERMILL_INJECTED in c.tags)
+                stands_for = _papermill_input(notebook, path) or path
+                self._read.append(_Candidate(cells, stands_for, injected, tier))
+        return self._read
+
+
+#: How deep below a folder notebooks are looked for, and folders never looked in.
+_DEPTH = 3
+_NOT_THERE = {"node_modules", "site-packages", "__pycache__", "htmlcov", "build", "dist"}
+
+
+def _notebooks_below(folder: Path) -> Iterator[Path]:
+    """Notebooks in `folder` first, then below it (sorted, not too deep, no hidden, checkpoint or
+    environment folders): a bounded walk, for a kernel started at the top of a big project."""
+    level = [folder]
+    for _ in range(_DEPTH):
+        below: list[Path] = []
+        for where in level:
+            try:
+                entries = sorted(os.scandir(where), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name in _NOT_THERE:
+                    continue
+                if entry.name.endswith(".ipynb") and entry.is_file():
+                    yield Path(entry.path)
+                elif entry.is_dir(follow_symlinks=False) and not (Path(entry.path) / "pyvenv.cfg").exists():
+                    below.append(Path(entry.path))
+        level = below
+
+
+def _first_run(cells: list[NotebookCell]) -> int:
+    """The index of the first code cell a runner executes (nbclient skips blank ones)."""
+    return next((i for i, c in enumerate(cells) if c.source.strip() and "skip-execution" not in c.tags), -1)
+
+
+def _papermill_input(notebook: Notebook, path: Path) -> Path | None:
+    """The input notebook of a papermill output notebook, where it still exists.
+
+    papermill writes the input path as it was given (relative to where papermill ran, which is the
+    kernel's folder unless `--cwd` moved it); tried from there, then beside the output.
+    """
+    meta = notebook.raw.get("metadata")
+    papermill = meta.get("papermill") if isinstance(meta, dict) else None
+    given = papermill.get("input_path") if isinstance(papermill, dict) else None
+    if not isinstance(given, str) or not given.endswith(".ipynb"):
+        return None
+    for guess in (Path.cwd() / given, path.parent / given, path.parent / Path(given).name):
+        if guess.is_file():
+            return guess.absolute()
+    return None

@@ -23,6 +23,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nbcov", "coverage of notebook cells")
     group.addoption("--nbcov", action="store_true", help="collect .ipynb files as tests and measure their cells")
     group.addoption("--nbcov-timeout", type=float, default=None, metavar="S", help="seconds a cell may run (default 600)")
+    group.addoption(
+        "--nbcov-kernels", action="store_true",
+        help="measure the kernels other plugins start (nbmake, nbval, testbook); with pytest-cov, one report",
+    )
     parser.addini("nbcov_timeout", "seconds a notebook cell may run under --nbcov", default="600")
 
 
@@ -34,7 +38,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.getoption("nbcov"):
+    if not (config.getoption("nbcov") or config.getoption("nbcov_kernels")):
         return
     controller = _pytest_cov(config)
     if controller is not None:
@@ -48,15 +52,18 @@ def pytest_configure(config: pytest.Config) -> None:
     from nbcov.contract import ContractError
 
     try:
-        config.stash[_CONFIG] = _run_config(config, controller)
+        run_config = config.stash[_CONFIG] = _run_config(config, controller)
     except ContractError as exc:  # e.g. a --cov path the kernels could not be handed
         raise pytest.UsageError(f"--nbcov: {exc}") from None
+    if config.getoption("nbcov_kernels"):
+        config.stash[_KERNELS] = _KernelsPlugin(config, run_config)
+        config.pluginmanager.register(config.stash[_KERNELS], "nbcov-kernels")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Without pytest-cov, combine the kernels' data into the data file, as `nbcov run` does."""
     config = session.config
-    if not config.getoption("nbcov") or _pytest_cov(config) is not None or hasattr(config, "workerinput"):
+    if _pytest_cov(config) is not None or hasattr(config, "workerinput"):
         return
     run_config = config.stash.get(_CONFIG, None)
     if run_config is None:
@@ -74,6 +81,51 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 _CONFIG = pytest.StashKey["runner.RunConfig"]()
+
+
+class _KernelsPlugin:
+    """`--nbcov-kernels`: every kernel this session starts (nbmake, nbval, testbook...) measures itself.
+
+    Through the environment the kernels inherit (`attach.attach`, as `nbcov exec`), set for the whole
+    session: their pieces lie beside pytest-cov's data file, so its combine (or, without it, ours)
+    takes them. While a test's body runs, kernels record what it runs under the test's id.
+    """
+
+    def __init__(self, config: pytest.Config, run_config: runner.RunConfig) -> None:
+        from nbcov import attach
+
+        self.attachment = attach.attach(
+            run_config.data_file, branch=run_config.branch, source=run_config.source, rcfile=run_config.rcfile,
+            notebooks=[Path(a) for a in attach.command_notebooks(config.args)], test_contexts=True,
+        )
+        self._saved = {name: os.environ.get(name) for name in self.attachment.env}
+        os.environ.update(self.attachment.env)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        if not isinstance(item, pytest.Function):
+            # nbmake's and nbval's items run a notebook: its lines are executed, not tested (cell contexts).
+            return (yield)
+        self.attachment.set_test(item.nodeid)
+        try:
+            return (yield)
+        finally:
+            self.attachment.set_test("")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for reason in self.attachment.unmeasured():
+            terminalreporter.write_line(f"nbcov: a kernel was not measured: {reason}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self.attachment.remove()
+
+
+_KERNELS = pytest.StashKey[_KernelsPlugin]()
 
 
 def _pytest_cov(config: pytest.Config) -> Any:

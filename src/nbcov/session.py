@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import coverage
@@ -17,7 +18,7 @@ from nbcov.cellnames import CellNames
 from nbcov.cells import CellRecord, CellStore
 from nbcov.contract import KernelContract
 from nbcov.exiting import ExitHooks
-from nbcov.notebook import session_notebook
+from nbcov.notebook import NotebookFinder, session_notebook
 from nbcov.runstack import CellStack
 from nbcov.saving import Saver
 
@@ -78,6 +79,7 @@ class Session:
         self._guard: coexist.Guard | None = None
         self._disturbances: set[str] = set()  # what user code did to measurement, already said
         self._notices: list[str] = []  # shown when the cell ends (pytest, e.g., captures stderr until then)
+        self._test = ""  # the pytest test that sent the running request (`KernelContract.running_test`)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -86,10 +88,12 @@ class Session:
         if self.cov is not None:
             return
         cov = measurement.new_coverage(self._branch, self._source)
-        self.target = measurement.data_target(cov, self.contract.data_file)
+        self.target = measurement.data_target(cov, self.contract.data_file, piece=self.contract.piece)
         self.store = CellStore(os.path.dirname(self.target))
         children = self._measures_children(processes.take_over_patches(cov))
-        self.names.attach(self.store, session_notebook(self.shell.user_ns))
+        # The code a test sends a kernel (testbook's `tb.ref(...)`) is the test's, not the notebook's.
+        self.names.attach(self.store, session_notebook(self.shell.user_ns), self._finder(),
+                          unplaced=lambda: not self._test)
         measurement.configure(cov, self.names.cell_dir)
         saving.prepare_target(self.target, bool(cov.get_option("run:branch")))
 
@@ -151,6 +155,8 @@ class Session:
         """Merge everything measured so far into the data file (`saving.Saver.save`); never raises."""
         if self.cov is None or self.store is None:
             return
+        if cell_finished and self.names.finding:
+            return  # the cells so far are named once the notebook is found (or at exit)
         self._saver.save(self.cov, self.target, cell_finished=cell_finished)
 
     def _at_exit(self) -> None:
@@ -168,6 +174,12 @@ class Session:
         """
         self.names.latest.clear()
         self._saver.forked()
+
+    def _finder(self) -> NotebookFinder | None:
+        """Under `nbcov exec` (kernels nobody names their notebook to), look for it: see NotebookFinder."""
+        if not self.contract.piece:
+            return None
+        return NotebookFinder.around(Path.cwd(), self.contract.notebooks)
 
     def _measures_children(self, configured: bool) -> bool:
         """Whether to measure the Pythons the notebook starts.
@@ -212,13 +224,18 @@ class Session:
     # -- the cell hooks ------------------------------------------------------------------------------
 
     def _pre_run_cell(self, info: Any) -> None:
+        if not self._stack and self.contract.test_file is not None:
+            # A pytest test sends this (testbook): all it runs is recorded under the test's id.
+            self._test = self.contract.running_test() or ""
+            if self._test:
+                self.switch_context(self._test)
         self._stack.push(info)
 
     def _post_run_cell(self, result: Any) -> None:
         ended = self._stack.pop()
         if not self._stack:
             self._keep_measuring()
-            if self.contract.cell_contexts:
+            if self.contract.cell_contexts or self.contract.test_file is not None:
                 self.switch_context("")
             self.save(cell_finished=True)
             label = ended.record.label() if ended is not None and ended.record is not None else "a cell"
@@ -228,8 +245,9 @@ class Session:
             self._notices.clear()
 
     def _new_cell(self, record: CellRecord) -> None:
-        """A top-level cell got its record: with the runner's cell contexts, what it runs is recorded under it."""
-        if self.contract.cell_contexts:
+        """A top-level cell got its record: with the runner's cell contexts, what it runs is recorded
+        under it (unless a pytest test sent it: then under the test's id, see `_pre_run_cell`)."""
+        if self.contract.cell_contexts and not self._test:
             self.switch_context(cell_context(record))
 
     def _keep_measuring(self) -> None:
