@@ -38,6 +38,11 @@ def run(cwd: Path, *command: str | os.PathLike[str], env: dict[str, str] | None 
     return subprocess.run([os.fspath(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=600, env=full_env)
 
 
+def with_path(folder: Path) -> dict[str, str]:
+    """`folder` importable (the notebooks' helpers), in front of what the environment has."""
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)}
+
+
 def per_cell(report: dict[str, Any]) -> dict[tuple[str, int | None, str], tuple[list[int], list[int]]]:
     """(notebook file name, cell, source) -> (run lines, missed lines): what must agree between runners."""
     cells = {}
@@ -137,7 +142,7 @@ def test_pytest_nbmake_and_nbval_with_pytest_cov_one_report(tmp_path: Path, refe
     for plugin, options in (("nbmake", ["--nbmake"]), ("nbval", ["--nbval-lax", "-p", "no:nbmake"])):
         result = run(folder, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", *options,
                      "--nbcov-kernels", "--cov=mathtools", "--cov-report=term", "tests", *NOTEBOOKS,
-                     env={"PYTHONPATH": str(folder)})
+                     env=with_path(folder))
         assert result.returncode == 0, plugin + result.stdout + result.stderr
         assert "00_core.ipynb · cell 4" in result.stdout and "mathtools.py" in result.stdout, plugin + result.stdout
         # pytest-cov combined the kernels' pieces: nbcov reports the cells as `nbcov run` measured them.
@@ -148,7 +153,7 @@ def test_pytest_nbmake_and_nbval_with_pytest_cov_one_report(tmp_path: Path, refe
 def test_pytest_nbmake_under_xdist(tmp_path: Path, reference: dict[Any, Any]) -> None:
     folder = project(tmp_path)
     result = run(folder, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-n", "2",
-                 "--nbmake", "--nbcov-kernels", "--cov=mathtools", *NOTEBOOKS, env={"PYTHONPATH": str(folder)})
+                 "--nbmake", "--nbcov-kernels", "--cov=mathtools", *NOTEBOOKS, env=with_path(folder))
     assert result.returncode == 0, result.stdout + result.stderr
     assert per_cell(report_json(folder)) == reference
 
