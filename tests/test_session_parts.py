@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from types import SimpleNamespace
+
+import coverage
 
 from nbcov.cells import CellRecord
 from nbcov.runstack import CellStack
@@ -61,3 +65,46 @@ def test_a_session_not_started_answers_status() -> None:
     assert Session(shell=None).status() == Status(
         measuring=False, core="stopped", data_file="", notebook=None, cells=0, branch=None, last_error=None
     )
+
+
+TRACER_BUSY = """
+import os, sys, types, coverage
+cov = coverage.Coverage(data_file=sys.argv[1])
+cov.start()
+from nbcov.exiting import ExitHooks
+def leave():
+    cov.stop()
+    cov.save()
+ExitHooks(leave).install()
+print("ready", flush=True)
+# A new code object per call: coverage.py's tracer runs its own code (holding its lock) on each one,
+# so a SIGTERM often lands there.
+namespace = {}
+exec(compile("def f():\\n    return 1\\n", os.path.join(os.path.dirname(sys.argv[1]), "busy.py"), "exec"), namespace)
+base = namespace["f"].__code__
+i = 0
+while True:
+    i += 1
+    types.FunctionType(base.replace(co_firstlineno=i % 100000 + 1), {})()
+"""
+
+
+def test_sigterm_landing_in_the_tracers_code_still_saves_and_exits(tmp_path: Path) -> None:
+    """coverage.py's `sysmon` tracer holds a lock that is not reentrant while its own code runs: a
+    SIGTERM handled there used to wait forever in `Coverage.stop()` (a kernel that never exits;
+    ~1 in 3 of these runs). The handler puts itself off until the tracer's code has returned."""
+    for n in range(12):
+        data = tmp_path / f".coverage{n}"
+        child = subprocess.Popen([sys.executable, "-c", TRACER_BUSY, str(data)], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "COVERAGE_CORE": "sysmon"})
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        time.sleep(0.2)  # a moment of measuring, not a timing assumption: any moment will do
+        child.send_signal(signal.SIGTERM)
+        try:
+            assert child.wait(timeout=20) == -signal.SIGTERM
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise AssertionError(f"run {n}: the process did not exit after SIGTERM") from None
+        saved = coverage.CoverageData(str(data))
+        saved.read()
+        assert str(tmp_path / "busy.py") in saved.measured_files()

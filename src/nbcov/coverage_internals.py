@@ -741,3 +741,28 @@ def piece_pid(name: str) -> int | None:
     """
     match = _PIECE_SUFFIX.search(name)
     return int(match.group(1)) if match is not None else None
+
+
+#: coverage.py's tracer modules. Their code runs while measured code runs (`SysMonitor.sysmon_py_start`
+#: on each new code object) and holds the tracer's lock, which is not reentrant: code that stops
+#: measuring (`Coverage.stop()` takes that lock) must not run inside them, as a signal handler would.
+#: Checked on coverage 7.10.6 and 7.17.5.
+_TRACER_FILES = frozenset({"sysmon.py", "collector.py", "pytracer.py"})
+
+
+def in_tracer(frame: Any) -> bool:
+    """Whether `frame` (a signal handler's interrupted frame) or one of its callers is coverage.py's tracer."""
+    folder = _coverage_folder()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if os.path.basename(filename) in _TRACER_FILES and os.path.dirname(os.path.abspath(filename)) == folder:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@functools.cache
+def _coverage_folder() -> str:
+    import coverage
+
+    return os.path.dirname(os.path.abspath(coverage.__file__))

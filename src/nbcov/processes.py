@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import coverage
 
-from nbcov import coverage_internals, data
+from nbcov import coverage_internals, data, exiting
 
 if TYPE_CHECKING:
     from nbcov.session import Session
@@ -279,6 +279,8 @@ def _saving_exit(real_exit: Any) -> Any:
 def _on_sigterm(signum: int, frame: Any) -> None:
     """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
     global _sigterm_seen
+    if exiting.put_off_in_tracer(signum, frame):
+        return
     _sigterm_seen = True
     if _left_from == os.getpid():
         # `_leaving` is under way (a worker that got its pool's last sentinel saves in `os._exit`
