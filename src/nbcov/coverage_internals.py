@@ -743,15 +743,18 @@ def piece_pid(name: str) -> int | None:
     return int(match.group(1)) if match is not None else None
 
 
-#: coverage.py's tracer modules. Their code runs while measured code runs (`SysMonitor.sysmon_py_start`
-#: on each new code object) and holds the tracer's lock, which is not reentrant: code that stops
-#: measuring (`Coverage.stop()` takes that lock) must not run inside them, as a signal handler would.
-#: Checked on coverage 7.10.6 and 7.17.5.
-_TRACER_FILES = frozenset({"sysmon.py", "collector.py", "pytracer.py"})
+#: coverage.py's tracer module whose code holds a lock that is not reentrant (`SysMonitor.lock`) while it
+#: runs: on each new code object (`sysmon_py_start`) and in `start`/`stop`. Code that stops measuring
+#: (`Coverage.stop()` takes that lock) must not run inside it, as a signal handler would.
+_TRACER_FILES = frozenset({"sysmon.py"})
 
 
 def in_tracer(frame: Any) -> bool:
-    """Whether `frame` (a signal handler's interrupted frame) or one of its callers is coverage.py's tracer."""
+    """Whether `frame` (a signal handler's interrupted frame) or one of its callers is coverage.py's tracer.
+
+    Checked on coverage 7.10.6 and 7.17.5 (the lock is taken in sysmon.py only; the C and Python
+    tracers have none).
+    """
     folder = _coverage_folder()
     while frame is not None:
         filename = frame.f_code.co_filename

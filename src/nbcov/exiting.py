@@ -78,7 +78,10 @@ def put_off_in_tracer(signum: int, frame: Any) -> bool:
         return False
     timer = threading.Timer(_AGAIN, os.kill, (os.getpid(), signum))
     timer.daemon = True
-    timer.start()
+    try:
+        timer.start()
+    except RuntimeError:  # the interpreter is shutting down: no thread to send it again, go on now
+        return False
     return True
 
 

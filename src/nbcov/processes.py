@@ -279,8 +279,6 @@ def _saving_exit(real_exit: Any) -> Any:
 def _on_sigterm(signum: int, frame: Any) -> None:
     """Save, then die of SIGTERM as asked; ignored while the process is already saving on its way out."""
     global _sigterm_seen
-    if exiting.put_off_in_tracer(signum, frame):
-        return
     _sigterm_seen = True
     if _left_from == os.getpid():
         # `_leaving` is under way (a worker that got its pool's last sentinel saves in `os._exit`
@@ -290,6 +288,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         # A spawn worker ending normally: coverage.py's atexit save is running, and the process
         # leaves right after. Should it not, SIGALRM ends it: a pool's `terminate()` waits for it.
         signal.alarm(SAVE_LIMIT)
+        return
+    if exiting.put_off_in_tracer(signum, frame):
         return
     _leaving()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

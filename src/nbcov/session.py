@@ -162,8 +162,8 @@ class Session:
     def _at_exit(self) -> None:
         """The process leaves (atexit, SIGTERM): measure no more, save."""
         if self.cov is not None and self.measuring:
+            self.measuring = False  # first: a SIGTERM during the stop below must not stop it again
             self.cov.stop()
-            self.measuring = False
         self.save()
 
     def forked(self) -> None:
