@@ -377,13 +377,20 @@ def _lines_in_pieces(folder: Path, measured: Path) -> set[int]:
 
 def _read_when_written(piece: Path, wait: float = 30) -> coverage.CoverageData:
     """A piece, once the process writing it is done: the forkserver and resource tracker processes
-    outlive the script that started them (they leave when it has gone), and save on their way out."""
+    outlive the script that started them (they leave when it has gone), and save on their way out.
+
+    Done means its process is gone (a piece read while it is written can lack a table: seen under
+    load); where the process stays a zombie nobody reaps, a piece every table of which reads.
+    """
     deadline = time.monotonic() + wait
+    while piece not in processes.finished_pieces(str(piece.parent / ".coverage")) and time.monotonic() < deadline:
+        time.sleep(0.1)
     while True:
         data = coverage.CoverageData(str(piece))
         try:
             data.read()
-            data.measured_files()
+            for measured in data.measured_files():
+                data.arcs(measured) if data.has_arcs() else data.lines(measured)
             return data
         except DataError:
             if time.monotonic() > deadline:
