@@ -15,11 +15,22 @@ class LiveKernel:
     """One ipykernel process; `run()` sends an execute_request with JupyterLab's `cellId` metadata."""
 
     def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.km = kernel_manager(blocking=True)
-        self.km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+        # Twice at most, with new ports, as `nbcov run` does: jupyter_client picks free ports before the
+        # kernel binds them, and under load another process can take one in between ("Address already
+        # in use": the kernel dies before it answers; seen in CI).
+        for attempt in (1, 2):
+            self.km = kernel_manager(blocking=True)
+            self.km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            try:
+                self.kc.wait_for_ready(timeout=60)
+                return
+            except RuntimeError:
+                if attempt == 2 or self.km.is_alive():
+                    raise
+                self.kc.stop_channels()
+                self.km.cleanup_resources()
 
     def send(self, code: str, cell_id: str | None = None, *, stop_on_error: bool = True) -> str:
         """Send an execute_request as JupyterLab does, without waiting for it; returns its msg_id."""
