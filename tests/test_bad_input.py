@@ -16,7 +16,7 @@ import pytest
 
 from conftest import NBCOV, make_notebook, nbcov_cli, report_json, tmpfs, wait_for
 from kernels import LiveKernel
-from nbcov import runner
+from nbcov import runner, runs
 from nbcov.cells import CellRecord, RecordError, load_record
 from nbcov.combine import combine
 from nbcov.errors import one_line
@@ -303,11 +303,11 @@ def test_find_notebooks_leaves_out_hidden_folders_below_a_named_one(tmp_path: Pa
 @pytest.mark.unit
 def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     data_file = tmp_path / ".coverage"
-    with runner.run_lock(data_file):
-        with pytest.raises(runner.RunLockedError, match=rf"pid {os.getpid()}\) is writing {data_file}"):
-            with runner.run_lock(data_file):
+    with runs.run_lock(data_file):
+        with pytest.raises(runs.RunLockedError, match=rf"pid {os.getpid()}\) is writing {data_file}"):
+            with runs.run_lock(data_file):
                 pass
-    with runner.run_lock(data_file):  # released
+    with runs.run_lock(data_file):  # released
         pass
     assert not list(tmp_path.glob(".coverage.*"))  # the lock is not mistaken for a piece of data
 

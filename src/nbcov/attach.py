@@ -143,10 +143,10 @@ class Outcome:
 
 def finish(attachment: Attachment, rcfile: str | bool, *, append: bool, warn: Callable[[str], None]) -> Outcome:
     """Combine the kernels' pieces into the data file (after the command: its kernels are gone)."""
-    from nbcov import report, runner
+    from nbcov import report, runs
     from nbcov.combine import combine
 
-    pieces = runner.usable_pieces(attachment.data_file, warn=warn)
+    pieces = runs.usable_pieces(attachment.data_file, warn=warn)
     if pieces:
         combine(attachment.data_file, pieces, rcfile, append=append)
     if not attachment.data_file.exists():

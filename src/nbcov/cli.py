@@ -228,7 +228,7 @@ def _check_notebooks(cov: object, notebooks: Sequence[str]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from nbcov import runner
+    from nbcov import runner, runs
     from nbcov.contract import KernelContract
     from nbcov.kernel import CurrentPythonKernelSpecs
 
@@ -258,7 +258,7 @@ def _run(args: argparse.Namespace) -> int:
     if output_dir is not None:
         not_a_file(args.output_notebook, "--output-notebook")
         output_dir.mkdir(parents=True, exist_ok=True)  # a file there, or no way to make it: one line, now
-    with runner.run_lock(data_file):
+    with runs.run_lock(data_file):
         return _run_locked(args, notebooks, data_file, output_dir)
 
 
@@ -291,7 +291,7 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
     """The run itself, while no other `nbcov run` writes the same data file."""
     import asyncio
 
-    from nbcov import runner
+    from nbcov import runner, runs
     from nbcov.combine import combine
     from nbcov.kernel import CURRENT_PYTHON
     for stale in runner.pieces_of(data_file):
@@ -306,7 +306,7 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
         allow_errors=args.allow_errors,
         branch=args.branch,
         source=args.source,
-        rcfile=Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runner.kernel_rcfile(data_file),
+        rcfile=Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runs.kernel_rcfile(data_file),
         output_dir=output_dir,
     )
     if config.kernel_name == CURRENT_PYTHON:
@@ -324,7 +324,7 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
                 print("  " + "\n  ".join(result.cell_source.splitlines()[:12]), flush=True)
 
     results = asyncio.run(runner.run_all(notebooks, config, jobs=args.jobs, on_done=progress))
-    pieces = runner.usable_pieces(data_file, warn=lambda message: print(f"nbcov: warning: {message}", file=sys.stderr))
+    pieces = runs.usable_pieces(data_file, warn=lambda message: print(f"nbcov: warning: {message}", file=sys.stderr))
     if pieces:
         # Not `append=True`: a notebook's own coverage.py measurement (ipytest, pytest-cov, the user's)
         # may have written the data file meanwhile; without --append the result is the run's data only.
@@ -402,7 +402,7 @@ def _run_reports(data_file: object, args: argparse.Namespace) -> int:
 
 def _exec(args: argparse.Namespace) -> int:
     """`nbcov exec -- COMMAND`: the command's exit code, its kernels' coverage in the data file."""
-    from nbcov import runner
+    from nbcov import runs
     from nbcov.contract import KernelContract
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -414,7 +414,7 @@ def _exec(args: argparse.Namespace) -> int:
     data_file = Path(args.data_file or _configured_data_file(args.rcfile)).resolve()
     if data_file.is_dir():
         raise UsageError(f"--data-file {data_file} is a folder, not a coverage data file")
-    with runner.run_lock(data_file):
+    with runs.run_lock(data_file):
         return _exec_locked(args, command, data_file)
 
 
@@ -422,13 +422,14 @@ def _exec_locked(args: argparse.Namespace, command: list[str], data_file: Path) 
     import signal
     import subprocess
 
-    from nbcov import attach, runner
+    from nbcov import attach, runs
+    from nbcov.data import pieces_of
 
-    for stale in runner.pieces_of(data_file):
+    for stale in pieces_of(data_file):
         stale.unlink()  # left by an earlier run stopped before combining (none runs now: the lock)
     if not args.append:
         data_file.unlink(missing_ok=True)
-    rcfile = Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runner.kernel_rcfile(data_file)
+    rcfile = Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runs.kernel_rcfile(data_file)
     attachment = attach.attach(
         data_file, branch=args.branch, source=args.source, rcfile=rcfile, notebooks=attach.command_notebooks(command)
     )

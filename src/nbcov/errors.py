@@ -34,7 +34,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from nbformat.reader import NotJSONError
 
     from nbcov.notebook import NotebookError
-    from nbcov.runner import RunLockedError
+    from nbcov.runs import RunLockedError
 
     return (
         UsageError,

@@ -68,10 +68,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run_config = config.stash.get(_CONFIG, None)
     if run_config is None:
         return
-    from nbcov import runner
+    from nbcov import runs
 
     # A half-written piece (a process killed while it saved) is left out, not the whole session's data.
-    pieces = runner.usable_pieces(
+    pieces = runs.usable_pieces(
         run_config.data_file, warn=lambda message: print(f"nbcov: warning: {message}", file=sys.stderr)
     )
     if pieces:
@@ -135,7 +135,7 @@ def _pytest_cov(config: pytest.Config) -> Any:
 
 def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
     """Kernels measure what pytest-cov measures (source, branch, configuration, data file)."""
-    from nbcov import runner
+    from nbcov import runner, runs
 
     timeout = config.getoption("nbcov_timeout") or float(config.getini("nbcov_timeout"))
     if controller is not None:
@@ -147,7 +147,7 @@ def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
             timeout=timeout,
             branch=bool(controller.cov_branch) if controller.cov_branch is not None else None,
             source=[s for s in (controller.cov_source or []) if s],
-            rcfile=Path(rc).resolve() if rc else runner.kernel_rcfile(data_file),
+            rcfile=Path(rc).resolve() if rc else runs.kernel_rcfile(data_file),
             root=Path(str(config.rootpath)),
         )
     import coverage
@@ -158,7 +158,7 @@ def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
             stale.unlink()
         data_file.unlink(missing_ok=True)
     return runner.RunConfig(
-        data_file=data_file, timeout=timeout, rcfile=runner.kernel_rcfile(data_file), root=Path(str(config.rootpath))
+        data_file=data_file, timeout=timeout, rcfile=runs.kernel_rcfile(data_file), root=Path(str(config.rootpath))
     )
 
 
