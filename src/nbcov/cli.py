@@ -294,10 +294,7 @@ def _run_locked(args: argparse.Namespace, notebooks: list[Path], data_file: Path
     from nbcov import runner, runs
     from nbcov.combine import combine
     from nbcov.kernel import CURRENT_PYTHON
-    for stale in runner.pieces_of(data_file):
-        stale.unlink()  # left by an earlier run that was stopped before combining (none runs now: the lock)
-    if not args.append:
-        data_file.unlink(missing_ok=True)
+    runs.start_over(data_file, append=args.append)
     config = runner.RunConfig(
         data_file=data_file,
         timeout=args.timeout or None,
@@ -423,12 +420,8 @@ def _exec_locked(args: argparse.Namespace, command: list[str], data_file: Path) 
     import subprocess
 
     from nbcov import attach, runs
-    from nbcov.data import pieces_of
 
-    for stale in pieces_of(data_file):
-        stale.unlink()  # left by an earlier run stopped before combining (none runs now: the lock)
-    if not args.append:
-        data_file.unlink(missing_ok=True)
+    runs.start_over(data_file, append=args.append)
     rcfile = Path(args.rcfile).resolve() if isinstance(args.rcfile, str) else runs.kernel_rcfile(data_file)
     attachment = attach.attach(
         data_file, branch=args.branch, source=args.source, rcfile=rcfile, notebooks=attach.command_notebooks(command)

@@ -96,7 +96,7 @@ class _KernelsPlugin:
 
         self.attachment = attach.attach(
             run_config.data_file, branch=run_config.branch, source=run_config.source, rcfile=run_config.rcfile,
-            notebooks=[Path(a) for a in attach.command_notebooks(config.args)], test_contexts=True,
+            notebooks=attach.command_notebooks(config.args), test_contexts=True,
         )
         self._saved = {name: os.environ.get(name) for name in self.attachment.env}
         os.environ.update(self.attachment.env)
@@ -154,9 +154,7 @@ def _run_config(config: pytest.Config, controller: Any) -> runner.RunConfig:
 
     data_file = Path(os.path.abspath(str(coverage.Coverage().get_option("run:data_file") or ".coverage")))
     if not hasattr(config, "workerinput"):
-        for stale in runner.pieces_of(data_file):
-            stale.unlink()
-        data_file.unlink(missing_ok=True)
+        runs.start_over(data_file)
     return runner.RunConfig(
         data_file=data_file, timeout=timeout, rcfile=runs.kernel_rcfile(data_file), root=Path(str(config.rootpath))
     )

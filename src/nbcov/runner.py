@@ -26,7 +26,6 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from nbcov import notebook as notebook_file
 from nbcov.contract import KernelContract
-from nbcov.data import pieces_of as pieces_of  # kept here too: `nbcov run` and the pytest plugin list them through runner
 from nbcov.kernel import CURRENT_PYTHON, kernel_manager
 from nbcov.text import strip_ansi
 from nbcov.notebook import NotebookError

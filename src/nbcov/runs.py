@@ -84,3 +84,12 @@ def kernel_rcfile(data_file: Path) -> Path:
     rc = folder / ".coveragerc"
     rc.write_text("# nbcov run: no coverage configuration was found\n[run]\n", encoding="utf-8")
     return rc
+
+
+def start_over(data_file: Path, *, append: bool = False) -> None:
+    """Begin a run: delete the pieces an earlier run left (stopped before combining: none runs now,
+    the caller holds the data file), and the data file itself unless the run adds to it."""
+    for stale in pieces_of(data_file):
+        stale.unlink()
+    if not append:
+        data_file.unlink(missing_ok=True)
